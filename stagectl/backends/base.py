@@ -1,0 +1,82 @@
+"""The backend contract: every backend (local processes, docker compose, later Kubernetes)
+implements this Protocol, and one contract test suite runs against each of them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from stagectl.config.model import Stack
+
+ServiceState = Literal["running", "healthy", "unhealthy", "exited", "stopped", "skipped", "paused", "stale"]
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceStatus:
+    """One row of `stagectl status --json`."""
+
+    name: str
+    state: ServiceState
+    healthy: bool
+    pid: int | None
+    port: int
+    ready_s: float | None = None
+    detail: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class UpResult:
+    """What `up` did: per-service ready times, skipped optional services, whether it was a no-op."""
+
+    services: list[ServiceStatus]
+    total_s: float
+    unchanged: bool = False
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # name → reason
+
+
+@dataclasses.dataclass(frozen=True)
+class DownResult:
+    stopped: list[str]
+    killed: list[str]  # needed SIGKILL after the grace period
+    leftovers: list[str]  # could not be stopped (→ exit 5)
+    volumes_removed: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class BackendContext:
+    """Everything a backend needs: the resolved stack, its resolved environment and where to keep state."""
+
+    stack: Stack
+    env: Mapping[str, str]
+    root: Path  # repository / project directory
+    state_dir: Path  # e.g. <root>/.stagectl/<project>
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """A way to run the stack. Methods raise StagectlError subclasses; they never print or exit."""
+
+    name: str
+
+    def preflight(self) -> dict[str, str]:
+        """Check binaries, ports, engine. Raises PreflightError; returns skipped optional services."""
+
+    def up(self, *, wait_timeout: float) -> UpResult:
+        """Start in dependency order and wait for health. Raises UnhealthyError (after tearing down)."""
+
+    def status(self) -> list[ServiceStatus]:
+        """The current state of every service."""
+
+    def logs(self, service: str, *, tail: int | None = None, follow: bool = False) -> str:
+        """The service's log (last `tail` lines)."""
+
+    def signal(self, service: str, sig: int) -> None:
+        """Deliver a signal to a service (chaos: SIGSTOP/SIGCONT/SIGTERM; compose: pause/stop)."""
+
+    def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
+        """(Re)start one stopped service and wait for it to be healthy (chaos restore)."""
+
+    def down(self, *, volumes: bool = False) -> DownResult:
+        """Stop everything `up` started; remove data only when `volumes` is true."""
