@@ -1,0 +1,39 @@
+"""The result of one check, smoke test, chaos scenario or bench target — the unit every report
+counts. A skip always says why and is never counted as a pass."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "error", "skip"]
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    id: str  # stable id, e.g. "compose.healthcheck.postgres"
+    section: str  # e.g. "healthchecks"
+    status: Status
+    message: str  # what was found (for a skip: why it was skipped)
+    location: str | None = None  # "file:line" where relevant
+    hint: str | None = None  # how to fix a failure
+    duration_ms: float = 0.0
+    evidence: str | None = None  # probe transcript, log tail, measured numbers
+
+    def __post_init__(self) -> None:
+        if self.status == "skip" and not self.message:
+            raise ValueError(f"{self.id}: a skip must say why")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def summarize(results: Iterable[CheckResult]) -> dict[str, int]:
+    """{"passed","failed","skipped","errors","total"} — the summary shape of every --json output."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": 0}
+    key = {"pass": "passed", "fail": "failed", "skip": "skipped", "error": "errors"}
+    for result in results:
+        counts[key[result.status]] += 1
+        counts["total"] += 1
+    return counts
