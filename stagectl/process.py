@@ -1,0 +1,253 @@
+"""Process hygiene for every child stagectl starts (DESIGN.md pattern 7).
+
+- one session / process group per service, so a signal reaches the whole tree;
+- output goes to a per-service log *file* (never a pipe: an escaped grandchild holding a pipe
+  would make teardown hang), kept bounded by copy-truncate;
+- PR_SET_PDEATHSIG, so a SIGKILLed supervisor does not leave services behind. The kernel fires it
+  when the *thread* that forked the child exits, so every spawn goes through one long-lived
+  thread (`Spawner`);
+- STAGECTL_RUN_ID in every child's environment, so a sweep finds escaped descendants;
+- stop = SIGCONT (a SIGSTOPped child could not run its handler) → stop signal → grace → SIGKILL.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ctypes
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import psutil
+
+RUN_ID_VAR = "STAGECTL_RUN_ID"
+LOG_LIMIT_BYTES = 8 * 1024 * 1024  # per service log; the tail is kept in <log>.1
+_PR_SET_PDEATHSIG = 1
+
+try:
+    _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+except OSError:  # not Linux: no parent-death signal; the state file + `down` still clean up
+    _libc = None
+
+
+def _pdeathsig(sig: int):
+    def pre_exec() -> None:
+        if _libc is not None:
+            _libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+
+    return pre_exec
+
+
+def spawn(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    run_id: str,
+    cwd: Path | None = None,
+    user: str | None = None,
+    death_signal: int = signal.SIGTERM,
+) -> subprocess.Popen:
+    """Start `argv` in its own session with output appended to `log_path`.
+
+    Call this only from a thread that lives as long as the child should (see `Spawner`).
+    """
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    child_env = {**env, RUN_ID_VAR: run_id}
+    with open(log_path, "ab") as log:  # O_APPEND: copy-truncate keeps working while the child writes
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env,
+            cwd=str(cwd) if cwd else None,
+            user=user,
+            start_new_session=True,
+            preexec_fn=_pdeathsig(death_signal),  # runs after setreuid: survives user=
+            close_fds=True,
+        )
+
+
+class Spawner:
+    """A long-lived thread that performs every spawn, so PR_SET_PDEATHSIG fires only when the
+    supervisor process itself dies (not when some short-lived worker thread finishes)."""
+
+    def __init__(self) -> None:
+        self._requests: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="stagectl-spawner", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._requests.get()
+            if item is None:
+                return
+            future, kwargs = item
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(spawn(**kwargs))
+                except BaseException as exc:  # handed to the caller, who reports it
+                    future.set_exception(exc)
+
+    def spawn(self, **kwargs) -> subprocess.Popen:
+        """Same arguments as `spawn`; blocks until the child exists (or raises its OSError)."""
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        self._requests.put((future, kwargs))
+        return future.result()
+
+
+def describe_exit(returncode: int) -> str:
+    """'crashed (exit 1)' / 'killed by signal 9' for a Popen returncode."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = str(-returncode)
+        return f"killed by signal {-returncode} ({name})"
+    return f"crashed (exit {returncode})"
+
+
+def process_matches(pid: int, create_time: float | None) -> bool:
+    """True when `pid` is alive, not a zombie, and (if given) is the same process we recorded."""
+    try:
+        proc = psutil.Process(pid)
+        if create_time is not None and abs(proc.create_time() - create_time) > 0.05:
+            return False  # the pid was reused by an unrelated process
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group. A zombie still answers kill(0)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return []
+    except PermissionError:
+        pass
+    members = []
+    for proc in psutil.process_iter(["pid", "status"]):
+        try:
+            if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                members.append(proc.pid)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop_group(
+    pgid: int,
+    stop_signal: int = signal.SIGTERM,
+    grace: float = 10.0,
+    *,
+    reap: subprocess.Popen | None = None,
+    poll: float = 0.02,
+) -> str:
+    """Stop a process group: SIGCONT, `stop_signal`, wait `grace`, then SIGKILL.
+
+    Returns 'gone' (nothing was running), 'stopped' (left within grace) or 'killed'.
+    `reap` is our own Popen of the group leader, waited on so it does not linger as a zombie.
+    """
+
+    def alive() -> bool:
+        if reap is not None:
+            reap.poll()
+        return bool(group_members(pgid))
+
+    if not alive():
+        return "gone"
+    _signal_group(pgid, signal.SIGCONT)
+    _signal_group(pgid, stop_signal)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not alive():
+            return "stopped"
+        time.sleep(poll)
+    _signal_group(pgid, signal.SIGKILL)
+    kill_deadline = time.monotonic() + 2.0
+    while time.monotonic() < kill_deadline and alive():
+        time.sleep(poll)
+    return "killed"
+
+
+def kill_group_now(pgid: int) -> None:
+    """Second Ctrl-C: no grace."""
+    _signal_group(pgid, signal.SIGCONT)
+    _signal_group(pgid, signal.SIGKILL)
+
+
+def pids_with_run_id(run_id: str) -> list[int]:
+    """Processes whose start environment carries STAGECTL_RUN_ID=run_id (escaped descendants)."""
+    marker = f"{RUN_ID_VAR}={run_id}".encode()
+    found = []
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            if marker in environ.split(b"\0"):
+                stat = (entry / "stat").read_text()
+                if stat.rsplit(")", 1)[1].split()[0] != "Z":
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def sweep_run_id(run_id: str, *, exclude: Sequence[int] = ()) -> list[int]:
+    """SIGKILL every live process carrying `run_id`; returns the pids it found."""
+    found = [pid for pid in pids_with_run_id(run_id) if pid not in exclude]
+    for pid in found:
+        try:
+            os.kill(pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return found
+
+
+def truncate_log(log_path: Path, limit: int = LOG_LIMIT_BYTES) -> bool:
+    """Copy-truncate a log that grew past `limit`: keep the newest half in <log>.1, empty the file.
+
+    Children write with O_APPEND, so after truncation their next write lands at the new end.
+    """
+    try:
+        size = log_path.stat().st_size
+    except FileNotFoundError:
+        return False
+    if size <= limit:
+        return False
+    with open(log_path, "rb") as src:
+        src.seek(max(0, size - limit // 2))
+        tail = src.read(limit // 2)
+    Path(f"{log_path}.1").write_bytes(tail)
+    os.truncate(log_path, 0)
+    return True
+
+
+def tail_lines(log_path: Path, n: int = 20) -> list[str]:
+    """The last `n` lines of a (possibly large) log file."""
+    try:
+        with open(log_path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            data = fh.read()
+    except FileNotFoundError:
+        return []
+    return data.decode("utf-8", "replace").splitlines()[-n:]
