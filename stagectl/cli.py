@@ -3,27 +3,43 @@
 Each command lives in `stagectl/commands/<name>.py` and exposes `register(app)`. A command whose
 module does not exist yet is registered as a placeholder that exits 2 with "not implemented yet".
 Core code raises StagectlError; only this module turns errors into a red line, a hint and an
-exit code. Tracebacks are shown only with --debug, and never with local variables (they can hold
-secrets).
+exit code. Tracebacks are shown only with --debug, never with local variables (they can hold
+secrets), and every line printed here passes through the secrets masker.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
+import signal
 import sys
 import traceback
+from pathlib import Path
+from typing import Optional
 
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 
+from stagectl import context
 from stagectl.errors import ExitCode, StagectlError
+
+try:  # typer >= 0.2x vendors its own copy of click; commands may raise either family
+    from typer._click.exceptions import ClickException as _VendoredClickException
+except ImportError:  # pragma: no cover - older typer uses click itself
+    _VendoredClickException = click.ClickException
+_CLICK_ERRORS = (click.ClickException, _VendoredClickException)
+_ABORTS = (click.exceptions.Abort, typer.Abort)
+_EXITS = (click.exceptions.Exit, typer.Exit)
 
 COMMANDS = (
     "init", "config", "render", "validate", "up", "status", "logs", "down",
     "smoke", "chaos", "bench", "report", "run",
 )
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
+_SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
 app = typer.Typer(
     name="stagectl",
@@ -33,19 +49,37 @@ app = typer.Typer(
     add_completion=True,
 )
 
-_debug = False
-
 
 def err_console() -> Console:
     return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
+def _parse_sets(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        match = _SET_ITEM.match(item)
+        if not match:
+            name = item.split("=", 1)[0]
+            raise typer.BadParameter(f"expected KEY=VALUE with KEY like [A-Za-z_][A-Za-z0-9_]*, got key {name!r}", param_hint="--set")
+        out[match.group(1)] = match.group(2)
+    return out
+
+
 @app.callback()
 def _root(
+    project_dir: Optional[Path] = typer.Option(
+        None, "--project-dir", "-C", help="Project directory (holding stagectl.yaml); default: search upwards from cwd.",
+        file_okay=False,
+    ),
+    env_file: Optional[Path] = typer.Option(None, "--env-file", help="Env file to use instead of the spec's env_file."),
+    sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a variable (repeatable; wins over env and file)."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colours (also when NO_COLOR is set)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (never with local variables)."),
 ) -> None:
-    global _debug
-    _debug = debug
+    no_color = no_color or bool(os.environ.get("NO_COLOR"))
+    if no_color:
+        os.environ["NO_COLOR"] = "1"  # every Console (output.console, err_console) honours it
+    context.reset(project_dir=project_dir, env_file=env_file, overrides=_parse_sets(sets), debug=debug, no_color=no_color)
 
 
 def _placeholder(name: str):
@@ -71,34 +105,66 @@ def _register_commands() -> None:
 _register_commands()
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `stagectl` command: run the app inside the error boundary."""
+def _raise_interrupted(signum: int, _frame: object) -> None:
+    # remembered as well as raised: typer turns any KeyboardInterrupt into "exit 130"
+    context.current().interrupted_by = signum
+    raise context.Interrupted(signum)
+
+
+def _report(headline: str, hint: str | None) -> None:
+    """One red line and an optional dim hint on stderr, secrets masked, no markup injection."""
+    console = err_console()
+    context.learn_env_secrets()
+    mask = context.mask
+    console.print(f"[bold red]error:[/] {escape(mask(headline))}", soft_wrap=True)
+    if hint:
+        console.print(f"[dim]hint:[/] {escape(mask(hint))}", soft_wrap=True)
+    if context.current().debug:
+        sys.stderr.write(mask(traceback.format_exc()))
+
+
+def _run(argv: list[str] | None) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(args=argv, prog_name="stagectl", standalone_mode=False)
     except StagectlError as exc:
-        console = err_console()
-        console.print(f"[bold red]error:[/] {exc.message}", markup=True, soft_wrap=True)
-        if exc.hint:
-            console.print(f"[dim]hint:[/] {exc.hint}", soft_wrap=True)
-        if _debug:
-            traceback.print_exc()
-        sys.exit(int(exc.exit_code))
-    except click.exceptions.Abort:
-        err_console().print("[red]interrupted[/]")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+        _report(exc.message, exc.hint)
+        return int(exc.exit_code)
+    except (*_ABORTS, KeyboardInterrupt):
+        return 128 + int(signal.SIGINT)
+    except _EXITS as exc:
+        return int(exc.exit_code)
+    except _CLICK_ERRORS as exc:
         exc.show()
-        sys.exit(ExitCode.USAGE)
+        return int(ExitCode.USAGE)
     except Exception as exc:  # the boundary: no raw traceback (and no locals) without --debug
-        err_console().print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
-        if _debug:
-            traceback.print_exc()
-        else:
-            err_console().print("[dim]hint:[/] rerun with --debug for the traceback")
-        sys.exit(70)
-    sys.exit(int(result or 0))
+        hint = None if context.current().debug else "rerun with --debug for the traceback"
+        _report(f"internal error: {type(exc).__name__}: {exc}", hint)
+        return INTERNAL_ERROR
+    return int(result or 0)
+
+
+def _exit_code(argv: list[str] | None) -> int:
+    code = _run(argv)
+    signum = context.current().interrupted_by
+    if signum:  # interrupted: 128 + N whatever the command made of it (DESIGN.md exit codes)
+        err_console().print(f"[red]interrupted[/] by signal {signum}")
+        return 128 + signum
+    return code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `stagectl` command: run the app inside the error boundary and exit."""
+    context.reset()  # masks secrets from the process env even before the callback runs
+    previous: dict[int, object] = {}
+    try:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, _raise_interrupted)
+    except ValueError:  # not the main thread (embedded use): leave signals alone
+        pass
+    try:
+        code = _exit_code(argv)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    sys.exit(code)

@@ -41,6 +41,15 @@ Runner = Literal[
 ]
 
 
+class SpecError(ValueError):
+    """A cross-field problem of the spec, located by its key path (the loader maps it to a line)."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,14 +111,17 @@ class Stack(_Strict):
     @model_validator(mode="after")
     def _dependencies_exist_and_are_acyclic(self) -> "Stack":
         for name, svc in self.services.items():
-            for dep in svc.depends_on:
+            for index, dep in enumerate(svc.depends_on):
                 if dep not in self.services:
-                    raise ValueError(f"services.{name}.depends_on: unknown service {dep!r}")
+                    raise SpecError(
+                        ("services", name, "depends_on", index),
+                        f"unknown service {dep!r} (expected one of: {', '.join(sorted(self.services))})",
+                    )
         self.start_order()  # raises on a cycle
         ports: dict[int, str] = {}
         for name, svc in self.services.items():
             if svc.port in ports:
-                raise ValueError(f"services.{name}.port: {svc.port} is also used by {ports[svc.port]}")
+                raise SpecError(("services", name, "port"), f"port {svc.port} is also used by service {ports[svc.port]!r}")
             ports[svc.port] = name
         return self
 
@@ -121,7 +133,8 @@ class Stack(_Strict):
         while remaining:
             wave = sorted(n for n, deps in remaining.items() if deps <= done)
             if not wave:
-                raise ValueError(f"services: dependency cycle among {sorted(remaining)}")
+                stuck = sorted(remaining)
+                raise SpecError(("services", stuck[0], "depends_on"), f"dependency cycle among {', '.join(stuck)}")
             waves.append(wave)
             done.update(wave)
             for n in wave:
