@@ -1,0 +1,278 @@
+"""The compose backend: runs the rendered compose file with Docker Compose v2 through python-on-whales.
+
+Health comes from our own wait engine polling `compose ps --all --format json` (not `up --wait`):
+it has one global deadline, fails fast on a crashed or unhealthy container, names the root cause
+with its last log lines, and tears the stack down itself (compose leaves containers running).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import signal as signals
+import time
+from collections.abc import Callable, Sequence
+
+from python_on_whales import DockerClient, DockerException
+from python_on_whales.client_config import ClientNotFoundError
+from python_on_whales.utils import run as run_docker
+
+from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
+from stagectl.secrets import Masker
+
+COMPOSE_FILE = "docker-compose.staging.yml"
+LOCAL_HINT = "try --backend local"
+FAILED_STATES = ("exited", "unhealthy")
+
+
+def unavailable(exc: BaseException) -> PreflightError | None:
+    """The PreflightError for 'no docker CLI / no engine / no compose plugin', else None."""
+    if isinstance(exc, ClientNotFoundError):
+        return PreflightError("compose backend unavailable: docker CLI not found on PATH", hint=LOCAL_HINT)
+    if not isinstance(exc, DockerException):
+        return None
+    stderr = exc.stderr or ""
+    if "Cannot connect to the Docker daemon" in stderr or "Is the docker daemon running" in stderr:
+        return PreflightError("compose backend unavailable: no Docker engine answers", hint=LOCAL_HINT)
+    unknown = "unknown flag" in stderr or "unknown command" in stderr or "is not a docker command" in stderr
+    if unknown and (exc.return_code == 125 or "compose" in stderr):
+        return PreflightError(
+            "compose backend unavailable: Compose v2 plugin missing (`docker compose` is not a command)",
+            hint=f"install the docker-compose-plugin, or {LOCAL_HINT}",
+        )
+    return None
+
+
+def parse_ps(text: str) -> dict[str, dict]:
+    """`compose ps --format json` rows by service. Compose ≥2.21 prints JSON lines, older an array."""
+    text = text.strip()
+    if not text:
+        return {}
+    rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    return {row["Service"]: row for row in rows}
+
+
+class ComposeBackend:
+    """Backend over `docker compose -f compose/docker-compose.staging.yml --env-file .env.staging -p <project>`."""
+
+    name = "compose"
+
+    def __init__(
+        self,
+        ctx: BackendContext,
+        *,
+        client_call: Sequence[str] = ("docker",),
+        poll_interval: float = 0.5,
+        log_tail: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.ctx = ctx
+        self.compose_file = ctx.root / ctx.stack.render_dir / COMPOSE_FILE
+        env_file = ctx.root / ctx.stack.env_file
+        self.docker = DockerClient(
+            compose_files=[self.compose_file],
+            compose_env_files=[env_file] if env_file.is_file() else [],
+            compose_project_name=ctx.stack.project,
+            client_call=list(client_call),
+        )
+        self.services = [n for n, s in ctx.stack.services.items() if s.enabled]
+        self.poll_interval = poll_interval
+        self.log_tail = log_tail
+        self._clock, self._sleep = clock, sleep
+        self._mask = Masker.from_env(ctx.env)
+
+    # -- calling docker -------------------------------------------------------------------------
+
+    def _call(self, action: str, fn: Callable[[], object], error: type[StagectlError] = UnhealthyError) -> object:
+        """Run one docker call; map 'unavailable' to PreflightError and anything else to `error`."""
+        try:
+            return fn()
+        except (DockerException, ClientNotFoundError) as exc:
+            preflight = unavailable(exc)
+            if preflight is not None:
+                raise preflight from None
+            detail = self._mask((getattr(exc, "stderr", None) or "").strip()) or f"exit code {exc.return_code}"
+            raise error(f"docker compose {action} failed: {detail}") from None
+
+    def _ps(self) -> dict[str, dict]:
+        # python-on-whales' compose.ps() returns container objects and needs one inspect per
+        # container; the JSON listing gives state and health of all of them in one call.
+        cmd = self.docker.compose.docker_compose_cmd + ["ps", "--all", "--format", "json"]
+        return parse_ps(str(self._call("ps", lambda: run_docker(cmd))))
+
+    def _require(self, service: str) -> None:
+        if service not in self.services:
+            raise ConfigError(f"unknown service {service!r}", hint=f"services: {', '.join(self.services)}")
+
+    # -- status ---------------------------------------------------------------------------------
+
+    def _status_of(self, name: str, row: dict | None) -> ServiceStatus:
+        svc = self.ctx.stack.services[name]
+        port = next((p.get("PublishedPort") for p in (row or {}).get("Publishers") or [] if p.get("PublishedPort")), svc.port)
+        base = dict(name=name, pid=None, port=port)
+        if row is None:
+            return ServiceStatus(state="stopped", healthy=False, detail="no container", **base)
+        state, health = str(row.get("State", "")).lower(), str(row.get("Health") or "").lower()
+        code = row.get("ExitCode", 0)
+        if state == "running":
+            if health == "healthy" or (not health and svc.healthcheck.test is None):
+                return ServiceStatus(state="healthy", healthy=True, **base)
+            if health == "unhealthy":
+                return ServiceStatus(state="unhealthy", healthy=False, detail="container health: unhealthy", **base)
+            why = f"health: {health}" if health else "no health status (is the healthcheck in the compose file?)"
+            return ServiceStatus(state="running", healthy=False, detail=why, **base)
+        if state == "paused":
+            return ServiceStatus(state="paused", healthy=False, **base)
+        if state in ("exited", "dead", "restarting"):
+            return ServiceStatus(state="exited", healthy=False, detail=f"{state}, exit code {code}", **base)
+        return ServiceStatus(state="stopped", healthy=False, detail=state or "unknown state", **base)
+
+    def status(self) -> list[ServiceStatus]:
+        """The current state of every enabled service (a service without a container is 'stopped')."""
+        rows = self._ps()
+        return [self._status_of(n, rows.get(n)) for n in self.services]
+
+    # -- the wait engine ------------------------------------------------------------------------
+
+    def _wait(self, services: list[str], *, started: float, timeout: float) -> tuple[list[ServiceStatus], int]:
+        """Poll until every service is healthy → (statuses, polls needed); raise UnhealthyError
+        (without tearing down) naming the root cause."""
+        deadline = started + timeout
+        ready: dict[str, float] = {}
+        max_polls = math.ceil(timeout / self.poll_interval) + 2  # bounded in count as well as time
+        for polls in range(1, max_polls + 1):
+            rows = self._ps()
+            now = self._clock()
+            current = {n: self._status_of(n, rows.get(n)) for n in services}
+            for n, st in current.items():
+                if st.healthy:
+                    ready.setdefault(n, round(now - started, 3))
+            if any(st.state in FAILED_STATES for st in current.values()):
+                raise self._unhealthy(current, ready, "failed")
+            if len(ready) == len(services):
+                return [dataclasses.replace(current[n], ready_s=ready[n]) for n in services], polls
+            if now >= deadline:
+                break
+            self._sleep(max(0.0, min(self.poll_interval, deadline - now)))
+        raise self._unhealthy(current, ready, f"not healthy after {timeout:g}s")
+
+    def _root_cause(self, current: dict[str, ServiceStatus], ready: dict[str, float]) -> str:
+        """A failed service first; else the first pending one (start order) whose dependencies are ready."""
+        order = [n for wave in self.ctx.stack.start_order() for n in wave if n in current]
+        for n in order:
+            if current[n].state in FAILED_STATES:
+                return n
+        pending = [n for n in order if n not in ready]
+        deps_ready = [n for n in pending if all(d in ready for d in self.ctx.stack.services[n].depends_on if d in current)]
+        return (deps_ready or pending or order)[0]
+
+    def _unhealthy(self, current: dict[str, ServiceStatus], ready: dict[str, float], why: str) -> UnhealthyError:
+        root = self._root_cause(current, ready)
+        pending = ", ".join(f"{n} ({st.state}{': ' + st.detail if st.detail else ''})" for n, st in current.items() if n not in ready)
+        try:
+            tail = self.logs(root, tail=self.log_tail)
+        except StagectlError as exc:
+            tail = f"(logs unavailable: {exc.message})"
+        msg = f"{why}: root cause {root}; not ready: {pending}\n--- last {self.log_tail} log lines of {root} ---\n{tail.rstrip()}"
+        return UnhealthyError(self._mask(msg), hint=f"see `stagectl logs {root}`")
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def preflight(self) -> dict[str, str]:
+        """Compose file rendered, docker CLI present, engine answering, Compose v2 plugin present."""
+        if not self.compose_file.is_file():
+            raise PreflightError(f"compose file {self.compose_file} not found", hint="run `stagectl render` first")
+        version = self._call("version", self.docker.version, PreflightError)
+        if version.server is None:
+            raise PreflightError("compose backend unavailable: no Docker engine answers", hint=LOCAL_HINT)
+        out = str(self._call("version", self.docker.compose.version, PreflightError))
+        if " v1." in out or " 1." in out:
+            raise PreflightError(f"compose backend unavailable: Compose v2 plugin missing (found {out.strip()!r})", hint=LOCAL_HINT)
+        return {}  # images provide every optional service, so none is skipped
+
+    def up(self, *, wait_timeout: float) -> UpResult:
+        """`compose up --detach`, then wait for health; on any failure run `compose down` and raise."""
+        started = self._clock()
+        try:
+            before = self.status()
+            self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True))
+            statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout)
+        except StagectlError as exc:
+            if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
+                self._teardown_after_failure(exc)
+            raise
+        # compose leaves unchanged containers alone, and a recreated one restarts its health at
+        # "starting": healthy before `up` and at the first poll after it means nothing changed
+        unchanged = all(s.healthy for s in before) and polls == 1
+        return UpResult(services=statuses, total_s=round(self._clock() - started, 3), unchanged=unchanged)
+
+    def _teardown_after_failure(self, cause: StagectlError) -> None:
+        try:
+            result = self.down(volumes=False)
+        except StagectlError as exc:
+            raise TeardownError(f"{cause.message}\nteardown failed too: {exc.message}", hint=exc.hint) from None
+        if result.leftovers:
+            raise TeardownError(f"{cause.message}\nteardown left running: {', '.join(result.leftovers)}")
+
+    def logs(self, service: str, *, tail: int | None = None, follow: bool = False) -> str:
+        """The service's container log (last `tail` lines), secrets masked."""
+        self._require(service)
+        if follow:
+            raise StagectlError("the compose backend cannot follow logs", hint=f"run `docker compose -p {self.ctx.stack.project} logs -f {service}`")
+        text = self._call("logs", lambda: self.docker.compose.logs(services=[service], tail=None if tail is None else str(tail), no_log_prefix=True), StagectlError)
+        return self._mask(str(text))
+
+    def signal(self, service: str, sig: int) -> None:
+        """SIGSTOP → pause, SIGCONT → unpause, SIGTERM → stop (grace period from the compose file), else kill -s."""
+        self._require(service)
+        compose = self.docker.compose
+        actions = {
+            signals.SIGSTOP: ("pause", lambda: compose.pause([service])),
+            signals.SIGCONT: ("unpause", lambda: compose.unpause([service])),
+            signals.SIGTERM: ("stop", lambda: compose.stop([service])),
+        }
+        action, fn = actions.get(sig, ("kill", lambda: compose.kill([service], signal=signals.Signals(sig).name)))
+        self._call(action, fn, StagectlError)
+
+    def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
+        """Unpause, start or restart one service (by its state) and wait for it to be healthy."""
+        self._require(service)
+        started = self._clock()
+        current = self._status_of(service, self._ps().get(service))
+        compose = self.docker.compose
+        if current.state == "paused":
+            self._call("unpause", lambda: compose.unpause([service]))
+        elif current.detail == "no container":
+            self._call("up", lambda: compose.up([service], detach=True, quiet=True, dependencies=False))
+        elif current.state in ("exited", "stopped"):
+            self._call("start", lambda: compose.start([service]))
+        else:
+            self._call("restart", lambda: compose.restart([service]))
+        return self._wait([service], started=started, timeout=wait_timeout)[0][0]
+
+    def down(self, *, volumes: bool = False) -> DownResult:
+        """`compose down --remove-orphans` (`--volumes` only when asked); idempotent; reports leftovers."""
+        before = sorted(self._ps())
+        grace = max((s.stop_grace_period for s in self.ctx.stack.services.values()), default=10.0)
+        self._call("down", lambda: self.docker.compose.down(remove_orphans=True, volumes=volumes, timeout=math.ceil(grace), quiet=True), TeardownError)
+        leftovers = sorted(self._ps())
+        return DownResult(stopped=[n for n in before if n not in leftovers], killed=[], leftovers=leftovers, volumes_removed=volumes)
+
+
+def engine_answers(client_call: Sequence[str] = ("docker",)) -> str | None:
+    """None when a Docker engine with the Compose v2 plugin answers, else the reason it does not."""
+    client = DockerClient(client_call=list(client_call))
+    try:
+        if client.version().server is None:
+            return "no Docker engine answers"
+        client.compose.version()
+    except (DockerException, ClientNotFoundError) as exc:
+        reason = unavailable(exc)
+        return reason.message if reason else f"docker failed: exit code {getattr(exc, 'return_code', '?')}"
+    return None
+
+
+__all__ = ["COMPOSE_FILE", "ComposeBackend", "engine_answers", "parse_ps", "unavailable"]

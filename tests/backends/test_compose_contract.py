@@ -1,0 +1,212 @@
+"""The backend contract and the compose-specific argv/edge cases, against the fake `docker`.
+
+Reliability rows 25 (no engine / no compose plugin → exit 4) and 26 (`up` fails → we run `down`).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import pytest
+from contract import BackendContract, Scenario
+from fakedocker import SECRET, SPEC, FakeDocker
+
+from stagectl.backends.compose import parse_ps
+from stagectl.errors import ExitCode, PreflightError, StagectlError, UnhealthyError
+
+NO_ENGINE = {"stderr": "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?\n", "rc": 1}
+NO_PLUGIN = {"stderr": "unknown flag: --file\nSee 'docker --help'.\n", "rc": 125}
+DIAGNOSTIC = {"ps", "logs"}  # read-only compose calls
+
+
+class ComposeHarness:
+    """ContractHarness for the compose backend: the world is the fake docker's state file."""
+
+    services = list(SPEC)
+    wait_timeout = 5.0
+    short_timeout = 0.4
+    log_marker = "still waiting"
+
+    def __init__(self, fake: FakeDocker):
+        self.fake = fake
+
+    def backend(self, scenario: Scenario):
+        services = {}
+        if scenario.never_healthy:
+            services[scenario.never_healthy] = {"health": "never"}
+        if scenario.crashes:
+            services[scenario.crashes] = {"exit": 1, "exit_after": 2}
+        rules = [{"match": ["version"], "responses": [NO_ENGINE]}] if scenario.preflight_fails else []
+        self.fake.script(rules=rules, services=services)
+        return self.fake.backend()
+
+    def running_services(self) -> set[str]:
+        return {n for n, c in self.fake.world()["containers"].items() if c["state"] in ("running", "paused")}
+
+    def data_exists(self) -> bool:
+        return bool(self.fake.world()["volumes"])
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch) -> FakeDocker:
+    return FakeDocker(tmp_path, monkeypatch)
+
+
+class TestComposeContract(BackendContract):
+    @pytest.fixture
+    def harness(self, fake):
+        return ComposeHarness(fake)
+
+
+# -- row 25: the environment cannot run compose ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rules", "expected"),
+    [
+        ([{"match": ["version"], "responses": [NO_ENGINE]}], "no Docker engine answers"),
+        ([{"match": ["compose", "version"], "responses": [NO_PLUGIN]}], "Compose v2 plugin missing"),
+        ([{"match": ["version"], "responses": [{"stdout": '{"Client": {"Version": "28"}, "Server": null}'}]}], "no Docker engine answers"),
+        ([{"match": ["compose", "version"], "responses": [{"stdout": "docker-compose version 1.29.2"}]}], "Compose v2 plugin missing"),
+    ],
+)
+def test_preflight_maps_docker_failures_to_exit_4(fake, rules, expected):
+    fake.script(rules=rules)
+    with pytest.raises(PreflightError) as info:
+        fake.backend().preflight()
+    assert expected in info.value.message and info.value.exit_code == ExitCode.PREFLIGHT
+    assert "--backend local" in info.value.hint
+
+
+def test_missing_docker_cli_is_exit_4(fake):
+    fake.script()
+    backend = fake.backend()
+    backend.docker.client_config.client_call = ["no-such-docker-binary-here"]
+    with pytest.raises(PreflightError, match="docker CLI not found"):
+        backend.preflight()
+
+
+def test_missing_compose_file_is_exit_4_before_docker_is_asked(fake):
+    fake.script()
+    (fake.root / "compose" / "docker-compose.staging.yml").unlink()
+    with pytest.raises(PreflightError, match="docker-compose.staging.yml not found") as info:
+        fake.backend().preflight()
+    assert "stagectl render" in info.value.hint
+    assert fake.calls() == []
+
+
+def test_no_engine_during_up_is_exit_4_and_nothing_else_is_tried(fake):
+    fake.script(rules=[{"match": ["compose"], "responses": [NO_ENGINE]}])
+    with pytest.raises(PreflightError, match="no Docker engine answers"):
+        fake.backend().up(wait_timeout=1)
+    assert fake.compose_subcommands() == ["ps"]
+
+
+# -- row 26 and the wait engine -------------------------------------------------------------------
+
+
+def test_failed_up_is_followed_by_down_without_volumes(fake):
+    not_healthy = {"stderr": "application not healthy after 3s\n", "rc": 1}
+    fake.script(rules=[{"match": ["compose", "up"], "responses": [not_healthy]}])
+    with pytest.raises(UnhealthyError) as info:
+        fake.backend().up(wait_timeout=5)
+    assert "application not healthy after 3s" in info.value.message
+    subs = fake.compose_subcommands()
+    after_up = subs[subs.index("up") + 1 :]
+    mutating = [s for s in after_up if s not in DIAGNOSTIC]
+    assert mutating == ["down"], subs  # diagnosis may read ps/logs first; the next action is down
+    down_argv = next(a for a in fake.calls() if "down" in a)
+    assert "--volumes" not in down_argv and "--remove-orphans" in down_argv
+
+
+def test_up_argv_uses_file_env_file_project_and_no_wait_flag(fake):
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    up = next(a for a in fake.calls() if "up" in a)
+    expected_prefix = ["compose", "--file", str(backend.compose_file), "--env-file", str(fake.root / ".env.staging"), "--project-name", "ct-proj", "up"]
+    assert up[: len(expected_prefix)] == expected_prefix
+    assert "--detach" in up and "--wait" not in up
+    backend.down()
+
+
+def test_health_that_changes_over_successive_ps_calls_is_waited_for(fake):
+    def listing(health: str) -> dict:
+        rows = [{"Service": n, "State": "running", "Health": health} for n in SPEC]
+        return {"stdout": "\n".join(json.dumps(r) for r in rows)}
+
+    fake.script(rules=[{"match": ["compose", "ps"], "responses": [{"stdout": ""}, listing("starting"), listing("starting"), listing("healthy")]}])
+    result = fake.backend().up(wait_timeout=5)
+    assert fake.compose_subcommands().count("ps") == 4  # before-up listing + 3 polls
+    assert all(s.healthy for s in result.services) and not result.unchanged
+
+
+def test_root_cause_is_the_dependency_not_its_waiting_dependent(fake):
+    fake.script(services={"db": {"health": "unhealthy"}, "api": {"health": "never"}})
+    with pytest.raises(UnhealthyError) as info:
+        fake.backend().up(wait_timeout=5)
+    assert "root cause db" in info.value.message
+
+
+def test_unhealthy_message_masks_secrets_from_logs(fake):
+    fake.script(services={"cache": {"health": "never"}})
+    with pytest.raises(UnhealthyError) as info:
+        fake.backend().up(wait_timeout=0.3)
+    assert "cache password=****" in info.value.message
+    assert SECRET not in info.value.message
+
+
+def test_second_up_on_a_healthy_stack_is_unchanged(fake):
+    fake.script(services={n: {"healthy_after": 1} for n in SPEC})
+    backend = fake.backend()
+    assert backend.up(wait_timeout=5).unchanged is False
+    assert backend.up(wait_timeout=5).unchanged is True
+    backend.down()
+
+
+def test_wait_deadline_is_global(fake):
+    fake.script(services={"api": {"health": "never"}})
+    began = time.monotonic()
+    with pytest.raises(UnhealthyError, match="not healthy after 0.5s"):
+        fake.backend(poll_interval=0.05).up(wait_timeout=0.5)
+    assert time.monotonic() - began < 3
+
+
+# -- signals, logs, down ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sig", "expected"),
+    [(signal.SIGSTOP, ["pause", "db"]), (signal.SIGCONT, ["unpause", "db"]), (signal.SIGTERM, ["stop", "db"]), (signal.SIGKILL, ["kill", "--signal", "SIGKILL", "db"])],
+)
+def test_signal_maps_to_compose_commands(fake, sig, expected):
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    backend.signal("db", sig)
+    assert fake.calls()[-1][-len(expected) :] == expected
+
+
+def test_follow_logs_is_refused_with_a_hint(fake):
+    fake.script()
+    with pytest.raises(StagectlError) as info:
+        fake.backend().logs("db", follow=True)
+    assert "logs -f db" in info.value.hint
+
+
+def test_down_volumes_flag_only_when_asked(fake):
+    fake.script()
+    backend = fake.backend()
+    backend.down()
+    backend.down(volumes=True)
+    downs = [a for a in fake.calls() if "down" in a]
+    assert ["--volumes" in a for a in downs] == [False, True]
+
+
+def test_parse_ps_reads_json_lines_and_the_older_array_form():
+    rows = [{"Service": "db", "State": "running"}, {"Service": "api", "State": "exited"}]
+    lines = "\n".join(json.dumps(r) for r in rows)
+    assert parse_ps(lines) == parse_ps(json.dumps(rows)) == {"db": rows[0], "api": rows[1]}
+    assert parse_ps("  \n") == {}
