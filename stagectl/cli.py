@@ -41,15 +41,6 @@ COMMANDS = (
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
 _SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
-app = typer.Typer(
-    name="stagectl",
-    help="Take a service stack into staging and prove it works.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=True,
-)
-
-
 def err_console() -> Console:
     return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
@@ -65,7 +56,6 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
-@app.callback()
 def _root(
     project_dir: Optional[Path] = typer.Option(
         None, "--project-dir", "-C", help="Project directory (holding stagectl.yaml); default: search upwards from cwd.",
@@ -90,19 +80,29 @@ def _placeholder(name: str):
     return command
 
 
-def _register_commands() -> None:
-    for name in COMMANDS:
+def build_app(commands: tuple[str, ...] = COMMANDS) -> typer.Typer:
+    """A Typer app with the global options and `commands` (placeholders for missing modules)."""
+    application = typer.Typer(
+        name="stagectl",
+        help="Take a service stack into staging and prove it works.",
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+        add_completion=True,
+    )
+    application.callback()(_root)
+    for name in commands:
         try:
             module = importlib.import_module(f"stagectl.commands.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"stagectl.commands.{name}":
                 raise
-            app.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
+            application.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
             continue
-        module.register(app)
+        module.register(application)
+    return application
 
 
-_register_commands()
+app = build_app()
 
 
 def _raise_interrupted(signum: int, _frame: object) -> None:
@@ -123,8 +123,8 @@ def _report(headline: str, hint: str | None) -> None:
         sys.stderr.write(mask(traceback.format_exc()))
 
 
-def _run(argv: list[str] | None) -> int:
-    command = typer.main.get_command(app)
+def _run(argv: list[str] | None, application: typer.Typer) -> int:
+    command = typer.main.get_command(application)
     try:
         result = command.main(args=argv, prog_name="stagectl", standalone_mode=False)
     except StagectlError as exc:
@@ -144,8 +144,8 @@ def _run(argv: list[str] | None) -> int:
     return int(result or 0)
 
 
-def _exit_code(argv: list[str] | None) -> int:
-    code = _run(argv)
+def _exit_code(argv: list[str] | None, application: typer.Typer) -> int:
+    code = _run(argv, application)
     signum = context.current().interrupted_by
     if signum:  # interrupted: 128 + N whatever the command made of it (DESIGN.md exit codes)
         err_console().print(f"[red]interrupted[/] by signal {signum}")
@@ -153,8 +153,10 @@ def _exit_code(argv: list[str] | None) -> int:
     return code
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point of the `stagectl` command: run the app inside the error boundary and exit."""
+def main(argv: list[str] | None = None, *, application: typer.Typer | None = None) -> None:
+    """Entry point of the `stagectl` command: run the app inside the error boundary and exit.
+
+    `application` defaults to `app` (tests pass an app built with `build_app`)."""
     context.reset()  # masks secrets from the process env even before the callback runs
     previous: dict[int, object] = {}
     try:
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     except ValueError:  # not the main thread (embedded use): leave signals alone
         pass
     try:
-        code = _exit_code(argv)
+        code = _exit_code(argv, application or app)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

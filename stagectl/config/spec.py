@@ -153,7 +153,7 @@ def describe_errors(exc: pydantic.ValidationError, spec: SpecText, masker: Maske
             allowed = f" (expected one of: {', '.join(model.model_fields)})" if model else ""
             problem = f"unknown key {loc[-1]!r}{allowed}"
         elif err["type"] == "missing":
-            problem = f"missing required key {loc[-1]!r}"
+            loc, problem = loc[:-1], f"missing required key {loc[-1]!r}"
         else:
             message = err["msg"].removeprefix("Value error, ").replace("Input should be", "expected")
             problem = message if "found" in message else f"{message}; found {_found(err['input'])}"
