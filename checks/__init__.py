@@ -1,0 +1,1 @@
+"""The suites stagectl runs: static validation checks (`checks.static`), smoke tests, chaos scenarios."""

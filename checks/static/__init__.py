@@ -1,0 +1,13 @@
+"""Built-in static checks of `stagectl validate`: importing this package registers them all.
+
+One module per section, imported in the order sections are shown; `_`-modules are helpers.
+"""
+
+import importlib
+
+SECTION_MODULES = (
+    "files", "compose", "healthchecks", "ports", "volumes", "network",
+)
+
+for _name in SECTION_MODULES:
+    importlib.import_module(f"{__name__}.{_name}")
