@@ -1,0 +1,141 @@
+"""The Dashboard API: ``create_app(settings) -> FastAPI``.
+
+Run: ``uvicorn inventario_dashboard.app:create_app --factory --host 127.0.0.1 --port 8080``.
+The lifespan opens the clients, creates the schema, evaluates health once (so /health is
+meaningful at once), runs the DegradationManager in the background and closes everything on
+shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+
+from . import __version__
+from .clients.guard import Guard, ServiceCallFailed
+from .clients.llm import Llm
+from .clients.postgres import Database
+from .clients.redis_store import RedisStore
+from .clients.s3 import ObjectStore
+from .http import errors
+from .http.middleware import DashboardMiddleware, security_headers
+from .http.security import LocalLimiter, rate_limit, service_failure_response_fields
+from .logging_setup import configure_logging
+from .metrics import Metrics
+from .resilience.breaker import breakers_from_settings
+from .resilience.features import FEATURES
+from .resilience.levels import SERVICES
+from .resilience.manager import DegradationManager
+from .routes import ai, analytics, events, files, health, inventory, inventory_write, sessions
+from .services import Services
+from .settings import Settings, load_settings
+from .snapshot import snapshot_loop
+
+log = logging.getLogger("inventario_dashboard.app")
+
+
+def _secret_values(s: Settings) -> list[str]:
+    return [getattr(s, name).get_secret_value() for name in
+            ("postgres_password", "redis_password", "aws_access_key_id", "aws_secret_access_key",
+             "openai_api_key", "dashboard_api_key")]
+
+
+def build_services(s: Settings) -> Services:
+    """Metrics, breakers (metric callbacks), clients behind guards, and the manager with probes."""
+    metrics = Metrics()
+    breakers = breakers_from_settings(s, on_transition=metrics.on_breaker_transition,
+                                      on_failure=metrics.on_breaker_failure)
+    holder: dict = {}
+
+    def report_failure(service: str) -> None:
+        manager = holder.get("manager")
+        if manager is not None:
+            manager.report_failure(service)
+
+    def guard(name: str) -> Guard:
+        return Guard(name, breakers[name], report_failure, retry_attempts=s.http_retry_attempts)
+
+    db, redis = Database(s, guard("database")), RedisStore(s, guard("redis"))
+    s3, llm = ObjectStore(s, guard("s3")), Llm(s, guard("openai"))
+    # Raw probes: the manager runs each through its breaker with HEALTH_CHECK_TIMEOUT.
+    manager = DegradationManager(s, breakers, {"database": db.probe, "redis": redis.probe,
+                                               "s3": s3.probe, "openai": llm.probe})
+    holder["manager"] = manager
+    metrics.init_labels(SERVICES, FEATURES)
+    manager.add_listener(lambda m: metrics.observe_manager(m, breakers))
+    return Services(settings=s, metrics=metrics, breakers=breakers, manager=manager, db=db,
+                    redis=redis, s3=s3, llm=llm, local_limiter=LocalLimiter())
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app (reads the environment when ``settings`` is None)."""
+    s = settings or load_settings()
+    configure_logging(s.log_level, s.log_format, _secret_values(s), os.environ.get("LOG_FILE") or None)
+    services = build_services(s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services.started_at = time.time()
+        await services.db.open()
+        try:
+            await services.db.ensure_schema()
+        except ServiceCallFailed:
+            log.warning("database unavailable at start; schema is created on first use")
+        await services.manager.evaluate_once()
+        log.info("dashboard started: level %s, score %s", services.manager.level.name, services.manager.score)
+        tasks = [asyncio.create_task(services.manager.run(), name="degradation-manager"),
+                 asyncio.create_task(snapshot_loop(services), name="inventory-snapshot")]
+        services.background.extend(tasks)
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await _close_all(services)
+            log.info("dashboard stopped")
+
+    app = FastAPI(title="inventario-retail Dashboard API", version=s.app_version or __version__,
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    errors.install_handlers(app)
+
+    @app.exception_handler(ServiceCallFailed)
+    async def _dependency_failed(_: Request, exc: ServiceCallFailed):
+        from .http.security import retry_after_s
+        retry = max(exc.retry_after_s or 0, retry_after_s(services))
+        return errors.error_response(503, "feature_unavailable",
+                                     {"Retry-After": str(max(1, int(retry + 0.999)))},
+                                     **service_failure_response_fields(services, exc))
+
+    app.include_router(health.router)
+    api = [inventory.router, inventory_write.router, sessions.router, files.router, ai.router,
+           analytics.router, events.router]
+    for router in api:
+        app.include_router(router, dependencies=[Depends(rate_limit)])
+    if s.dashboard_cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=s.dashboard_cors_origins,
+                           allow_methods=["GET", "POST", "PATCH", "DELETE"],
+                           allow_headers=["X-API-Key", "Authorization", "Content-Type", s.request_id_header])
+    app.add_middleware(DashboardMiddleware, metrics=services.metrics, security_headers=security_headers(s),
+                       request_id_header=s.request_id_header, max_body_bytes=s.dashboard_max_body_bytes,
+                       request_timeout_s=s.dashboard_request_timeout)
+    if not s.dashboard_ratelimit_enabled:
+        log.warning("DASHBOARD_RATELIMIT_ENABLED=false: /api/* is not rate limited")
+    if not s.dashboard_api_key.get_secret_value():
+        log.warning("DASHBOARD_API_KEY is empty: every authenticated endpoint answers 401")
+    return app
+
+
+async def _close_all(services: Services) -> None:
+    for name, closer in (("database", services.db.close), ("redis", services.redis.close),
+                         ("openai", services.llm.close)):
+        try:
+            await asyncio.wait_for(closer(), 5)
+        except Exception as exc:   # shutting down: note it and keep closing the rest
+            log.warning("closing %s failed: %s", name, type(exc).__name__)

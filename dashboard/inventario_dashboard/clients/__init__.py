@@ -1,0 +1,1 @@
+"""Clients of the four real dependencies; every real call goes through that service's breaker."""

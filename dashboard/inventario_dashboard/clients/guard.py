@@ -1,0 +1,76 @@
+"""One place where a service call meets its circuit breaker.
+
+Every real call of a client goes through ``Guard.call`` (or ``Guard.read`` for idempotent reads,
+retried with tenacity). A failure is counted by the breaker, reported to the degradation manager
+(so the level reacts before the next probe round) and turned into ``ServiceCallFailed``, which the
+app answers with an honest 503.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable, TypeVar
+
+from tenacity import AsyncRetrying, retry_if_not_exception_type, stop_after_attempt, wait_exponential
+
+from ..resilience.breaker import CircuitBreaker, CircuitOpenError
+
+T = TypeVar("T")
+log = logging.getLogger("inventario_dashboard.clients")
+
+
+class ServiceCallFailed(Exception):
+    """A dependency call failed or its breaker is open; ``retry_after_s`` hints when to retry."""
+
+    def __init__(self, service: str, reason: str, retry_after_s: float = 1.0):
+        super().__init__(f"{service}: {reason}")
+        self.service, self.reason, self.retry_after_s = service, reason, retry_after_s
+
+
+class Guard:
+    """Runs calls of one service through its breaker and reports failures."""
+
+    def __init__(self, service: str, breaker: CircuitBreaker, report_failure: Callable[[str], None],
+                 retry_attempts: int = 1):
+        self.service = service
+        self.breaker = breaker
+        self._report_failure = report_failure
+        self._attempts = max(1, retry_attempts)
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """One attempt through the breaker; raises ServiceCallFailed on failure or open breaker."""
+        try:
+            return await self.breaker.call(fn)
+        except CircuitOpenError as exc:
+            raise ServiceCallFailed(self.service, "circuit_open",
+                                    getattr(exc, "retry_after_s", None) or 1.0) from exc
+        except Exception as exc:   # any failure of the dependency (network, protocol, timeout)
+            log.warning("%s call failed: %s", self.service, type(exc).__name__)
+            self._report_failure(self.service)
+            raise ServiceCallFailed(self.service, type(exc).__name__) from exc
+
+    async def read(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """An idempotent read: retried up to HTTP_RETRY_ATTEMPTS, never once the breaker is open."""
+        try:
+            async for attempt in AsyncRetrying(
+                    stop=stop_after_attempt(self._attempts),
+                    wait=wait_exponential(multiplier=0.05, max=0.5),
+                    retry=retry_if_not_exception_type(_NoRetry), reraise=True):
+                with attempt:
+                    return await self._call_final_if_open(fn)
+        except _NoRetry as stop:
+            raise stop.inner from None
+        raise AssertionError("unreachable")   # AsyncRetrying either returns or reraises
+
+    async def _call_final_if_open(self, fn: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await self.call(fn)
+        except ServiceCallFailed as exc:
+            if exc.reason == "circuit_open":
+                raise _NoRetry(exc) from exc
+            raise
+
+
+class _NoRetry(Exception):
+    def __init__(self, inner: ServiceCallFailed):
+        super().__init__(str(inner))
+        self.inner = inner

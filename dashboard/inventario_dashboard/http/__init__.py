@@ -1,0 +1,1 @@
+"""HTTP surface: middleware, auth, rate limiting, errors (CONTRACT.md §6)."""

@@ -1,0 +1,78 @@
+"""JSON logs, one object per line (CONTRACT.md §6), with known secret values masked.
+
+A dozen lines of stdlib ``logging.Formatter`` instead of a dependency: the field set is fixed by
+the contract and every record has to pass the secret mask anyway.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+
+from .http import context
+
+_REQUEST_FIELDS = ("method", "route", "status", "duration_ms", "client_ip")
+
+
+class JsonFormatter(logging.Formatter):
+    """``ts, level, logger, msg, request_id, method, route, status, duration_ms, client_ip``."""
+
+    def __init__(self, secrets: list[str]):
+        super().__init__()
+        # Longest first so a secret containing another is masked whole.
+        self._secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def format(self, record: logging.LogRecord) -> str:
+        ctx = context.current()
+        entry = {
+            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or ctx.request_id,
+        }
+        for name in _REQUEST_FIELDS:
+            entry[name] = getattr(record, name, None)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)   # no locals, only the stack
+        return self.mask(json.dumps(entry, default=str))
+
+
+class TextFormatter(JsonFormatter):
+    """``LOG_FORMAT=text``: the same fields on one human-readable line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data = json.loads(super().format(record))
+        head = f'{data.pop("ts")} {data.pop("level")} {data.pop("logger")}: {data.pop("msg")}'
+        rest = " ".join(f"{k}={v}" for k, v in data.items() if v is not None and k != "exc")
+        return self.mask(f"{head} {rest}" + (f"\n{data['exc']}" if data.get("exc") else ""))
+
+
+def configure_logging(level: str, fmt: str, secrets: list[str], log_file: str | None) -> None:
+    """Route the root, uvicorn and our loggers to stderr (and ``log_file``) in one format."""
+    formatter: logging.Formatter = (TextFormatter if fmt.lower() == "text" else JsonFormatter)(secrets)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, level.upper(), logging.INFO))
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers, logger.propagate = [], True
+    # Our middleware writes the access log with the contract's fields; uvicorn's would duplicate it.
+    access = logging.getLogger("uvicorn.access")
+    access.handlers, access.propagate, access.disabled = [], False, True
+    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "openai", "psycopg.pool"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

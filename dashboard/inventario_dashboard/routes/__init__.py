@@ -1,0 +1,1 @@
+"""Routers of the dashboard: health, metrics, inventory and the feature endpoints."""

@@ -1,0 +1,122 @@
+"""Inventory reads: GET /api/inventory, /api/inventory/{sku}, /api/inventory/realtime.
+
+Reads are ``read_only_access``: from PostgreSQL (through the Redis cache when ``redis_cache`` is
+available: ``X-Cache: HIT/MISS``, otherwise ``BYPASS``), or — database down — from the Redis
+snapshot with ``X-Data-Source: cache``.
+"""
+from __future__ import annotations
+
+import hashlib
+
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.responses import JSONResponse
+
+from .. import inventory_repo as repo
+from ..clients.guard import ServiceCallFailed
+from ..http.errors import ApiError, FeatureUnavailable
+from ..http.security import feature, retry_after_s
+from ..services import Services, get_services
+
+router = APIRouter()
+SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+
+
+def _answer(body: dict, cache: str, source: str, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers={"X-Cache": cache, "X-Data-Source": source})
+
+
+async def _cached(services: Services, kind: str, suffix: str, load):
+    """(value, X-Cache) — through the cache when allowed, else straight from the database."""
+    s = services.settings
+    if not services.manager.feature_available("redis_cache"):
+        if s.feature_cache_enabled and not services.manager.service_up("redis"):
+            if not s.redis_cb_bypass_cache:
+                raise FeatureUnavailable("redis_cache", services.manager.level.name, retry_after_s(services))
+            services.fallback("redis")
+        return await load(), "BYPASS"
+    try:
+        if services.cache_dirty:
+            await services.redis.invalidate_cache()
+            services.cache_dirty = False
+        key = await services.redis.cache_key(kind, suffix)
+        hit = await services.redis.cache_get(key)
+    except ServiceCallFailed:
+        services.fallback("redis")
+        return await load(), "BYPASS"
+    if hit is not None:
+        return hit, "HIT"
+    value = await load()
+    try:
+        await services.redis.cache_set(key, value)
+    except ServiceCallFailed:
+        services.fallback("redis")
+        return value, "BYPASS"
+    return value, "MISS"
+
+
+def _database_readable(services: Services) -> bool:
+    return services.manager.service_up("database")
+
+
+async def _snapshot(services: Services) -> tuple[list[dict], float | None]:
+    """The read-only fallback; 503 when it is not allowed or Redis cannot serve it either."""
+    if not services.settings.db_degraded_read_only:
+        raise FeatureUnavailable("read_only_access", services.manager.level.name, retry_after_s(services),
+                                 reason="database down and DB_DEGRADED_READ_ONLY=false")
+    services.fallback("database")
+    return await services.redis.snapshot_all()
+
+
+@router.get("/api/inventory", dependencies=[Depends(feature("read_only_access"))])
+async def list_inventory(category: str | None = Query(None, max_length=64),
+                         limit: int | None = Query(None, ge=1, le=1000), offset: int = Query(0, ge=0),
+                         services: Services = Depends(get_services)) -> JSONResponse:
+    """Products ordered by SKU (``limit`` defaults to BATCH_SIZE)."""
+    limit = limit or int(services.settings.batch_size)
+    if _database_readable(services):
+        suffix = hashlib.sha256(f"{category}|{limit}|{offset}".encode()).hexdigest()[:24]
+        try:
+            items, cache = await _cached(services, "list", suffix,
+                                         lambda: repo.list_products(services, category, limit, offset))
+            return _answer({"items": items, "count": len(items), "limit": limit, "offset": offset,
+                            "read_only": False}, cache, "database")
+        except ServiceCallFailed as exc:
+            if exc.service != "database":
+                raise
+    products, refreshed = await _snapshot(services)
+    if category:
+        products = [p for p in products if p.get("category") == category]
+    items = products[offset:offset + limit]
+    return _answer({"items": items, "count": len(items), "limit": limit, "offset": offset,
+                    "read_only": True, "snapshot_refreshed_at": refreshed}, "BYPASS", "cache")
+
+
+@router.get("/api/inventory/realtime", dependencies=[Depends(feature("real_time_inventory"))])
+async def realtime_inventory(events: int = Query(20, ge=0, le=100),
+                             services: Services = Depends(get_services)) -> dict:
+    """Current quantities straight from the database (never cached) and the latest events."""
+    rows = await services.db.fetch_all(
+        "SELECT sku, quantity, updated_at FROM products ORDER BY sku LIMIT %s",
+        [int(services.settings.batch_size)])
+    recent = await services.redis.recent_events(events) if events else []
+    return {"items": [repo.to_json(r) for r in rows], "recent_events": recent}
+
+
+@router.get("/api/inventory/{sku}", dependencies=[Depends(feature("read_only_access"))])
+async def get_inventory_item(sku: str = Path(pattern=SKU_PATTERN),
+                             services: Services = Depends(get_services)) -> JSONResponse:
+    """One product; 404 ``unknown_sku``."""
+    if _database_readable(services):
+        try:
+            item, cache = await _cached(services, "item", sku, lambda: repo.get_product(services, sku))
+            if item is None:
+                raise ApiError(404, "unknown_sku", sku=sku)
+            return _answer({"item": item, "read_only": False}, cache, "database")
+        except ServiceCallFailed as exc:
+            if exc.service != "database":
+                raise
+    products, refreshed = await _snapshot(services)
+    item = next((p for p in products if p["sku"] == sku), None)
+    if item is None:
+        raise ApiError(404, "unknown_sku", sku=sku, read_only=True)
+    return _answer({"item": item, "read_only": True, "snapshot_refreshed_at": refreshed}, "BYPASS", "cache")

@@ -1,0 +1,36 @@
+"""The objects one app instance owns, reachable from requests as ``request.app.state.services``."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+
+from .clients.llm import Llm
+from .clients.postgres import Database
+from .clients.redis_store import RedisStore
+from .clients.s3 import ObjectStore
+from .metrics import Metrics
+
+
+@dataclass
+class Services:
+    settings: object
+    metrics: Metrics
+    breakers: dict
+    manager: object
+    db: Database
+    redis: RedisStore
+    s3: ObjectStore
+    llm: Llm
+    local_limiter: object
+    started_at: float = 0.0
+    cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use
+    background: list = field(default_factory=list)
+
+    def fallback(self, service: str) -> None:
+        """Count one request served by a fallback path because ``service`` was unavailable."""
+        self.metrics.fallbacks.labels(service).inc()
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services

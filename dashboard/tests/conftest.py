@@ -1,0 +1,79 @@
+"""Fixtures of the dashboard's tests: real PostgreSQL, Redis, moto and the LLM stub on free
+loopback ports (session-scoped, always torn down), and a factory for dashboard processes."""
+from __future__ import annotations
+
+import secrets
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "integration"))
+import dashboard_procs as dp  # noqa: E402
+
+
+@dataclass
+class Deps:
+    """The four running dependencies and the environment that points the dashboard at them."""
+    postgres: dp.Proc
+    redis: dp.Proc
+    s3: dp.Proc
+    llm: dp.Proc
+    llm_url: str
+    env: dict[str, str]
+
+    def proc(self, service: str) -> dp.Proc:
+        return {"database": self.postgres, "redis": self.redis, "s3": self.s3, "openai": self.llm}[service]
+
+
+@pytest.fixture(scope="session")
+def deps(tmp_path_factory) -> Deps:
+    tmp = tmp_path_factory.mktemp("deps")
+    started: list[dp.Proc] = []
+    try:
+        pg_pw, redis_pw, llm_key = (secrets.token_urlsafe(16) for _ in range(3))
+        pg, pg_info = dp.postgres(tmp, pg_pw); started.append(pg)
+        rd, rd_info = dp.redis(tmp, redis_pw); started.append(rd)
+        s3, s3_url = dp.moto(tmp); started.append(s3)
+        llm, llm_url = dp.llm_stub(tmp, llm_key); started.append(llm)
+        env = {
+            "ENVIRONMENT": "staging",
+            "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(pg_info["port"]),
+            "POSTGRES_DB": pg_info["dbname"], "POSTGRES_USER": pg_info["user"], "POSTGRES_PASSWORD": pg_pw,
+            "REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(rd_info["port"]), "REDIS_PASSWORD": redis_pw,
+            "S3_ENDPOINT_URL": s3_url, "S3_BUCKET_NAME": "inventario-test-bucket",
+            "AWS_ACCESS_KEY_ID": "testing-access", "AWS_SECRET_ACCESS_KEY": "testing-secret-" + secrets.token_hex(4),
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "OPENAI_API_KEY": llm_key, "OPENAI_BASE_URL": llm_url + "/v1", "OPENAI_TIMEOUT": "2",
+            "DB_CONNECT_TIMEOUT": "1", "REDIS_SOCKET_TIMEOUT": "1", "S3_TIMEOUT": "1",
+            "HEALTH_CHECK_INTERVAL": "0.5", "HEALTH_CHECK_TIMEOUT": "1",
+            # Generous budgets: a loaded 2-core CI box must not make a healthy probe "degraded".
+            "DB_HEALTH_BUDGET_MS": "800", "REDIS_HEALTH_BUDGET_MS": "800",
+            "S3_HEALTH_BUDGET_MS": "900", "OPENAI_HEALTH_BUDGET_MS": "900",
+            "DB_CB_RECOVERY_TIMEOUT": "2", "REDIS_CB_RECOVERY_TIMEOUT": "2",
+            "S3_CB_RECOVERY_TIMEOUT": "2", "OPENAI_CB_RECOVERY_TIMEOUT": "2",
+            "LOG_LEVEL": "INFO", "HTTP_RETRY_ATTEMPTS": "2",
+        }
+        yield Deps(pg, rd, s3, llm, llm_url, env)
+    finally:
+        for proc in reversed(started):
+            proc.close()
+
+
+@pytest.fixture(scope="session")
+def dashboard_factory(deps, tmp_path_factory):
+    """``start(**env_overrides) -> Dashboard``; every dashboard started is stopped at the end."""
+    started: list[dp.Dashboard] = []
+    tmp = tmp_path_factory.mktemp("dashboards")
+
+    def start(**overrides: str) -> dp.Dashboard:
+        env = {**deps.env, "DASHBOARD_API_KEY": secrets.token_urlsafe(24), **overrides}
+        dash = dp.Dashboard(tmp, env, name=f"dashboard{len(started)}")
+        started.append(dash)
+        return dash.start()
+    try:
+        yield start
+    finally:
+        for dash in started:
+            dash.stop()
