@@ -9,7 +9,6 @@ from typing import Any
 import typer
 import yaml
 from rich.markup import escape
-from rich.table import Table
 
 from stagectl import context
 from stagectl.output import console, emit_json
@@ -43,11 +42,19 @@ def _leaves(node: Any, path: str = "") -> dict[str, Any]:
     return {path: node}
 
 
+def _key_source(project: Any, key: str) -> str:
+    """`stagectl.yaml:17 via POSTGRES_PORT=cli` for interpolated keys, else the key's own source."""
+    source = project.key_sources.get(key, "default")
+    names = project.key_variables.get(key, ())
+    via = ", ".join(f"{n}={project.env_sources.get(n, 'unset')}" for n in names)
+    return f"{source} via {via}" if via else source
+
+
 def sources_view(project: Any) -> list[dict[str, str]]:
     """One row per stack key and per variable: name, value (masked) and source."""
     view = resolved_view(project)
     rows = [
-        {"key": k, "value": yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n..."), "source": project.key_sources.get(k, "default")}
+        {"key": k, "value": yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n..."), "source": _key_source(project, k)}
         for k, v in _leaves(view["stack"]).items()
     ]
     rows += [{"key": k, "value": v, "source": project.env_sources.get(k, "?")} for k, v in view["env"].items()]
@@ -75,10 +82,11 @@ def register(app: typer.Typer) -> None:
         if project.using_example:
             out.print("[yellow]note:[/] env file missing; showing values from the example file")
         if sources:
-            table = Table("key", "value", "source", box=None, show_edge=False)
-            for row in sources_view(project):
-                table.add_row(escape(row["key"]), escape(row["value"]), escape(row["source"]))
-            out.print(table)
+            # git config --show-origin style: origin first, then key=value (long values stay greppable)
+            rows = sources_view(project)
+            width = max(len(r["source"]) for r in rows)
+            for row in rows:
+                out.print(escape(f"{row['source']:<{width}}  {row['key']}={row['value']}"), soft_wrap=True)
             return 0
         view = resolved_view(project)
         out.print(escape(yaml.safe_dump({"stack": view["stack"], "env": view["env"]}, sort_keys=False)), soft_wrap=True)

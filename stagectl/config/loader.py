@@ -40,6 +40,7 @@ class Project:
     env_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)  # variables only
     key_sources: Mapping[str, str] = dataclasses.field(default_factory=dict)  # stack key paths only
     interpolation: Report = dataclasses.field(default_factory=Report)  # names the spec referenced
+    key_variables: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)  # key path → ${NAMES} in it
 
     @property
     def state_dir(self) -> Path:
@@ -149,6 +150,7 @@ def load_project(
         env_sources=env_sources,
         key_sources=key_sources,
         interpolation=report,
+        key_variables=_key_variables(spec.data),
     )
 
 
@@ -171,6 +173,17 @@ def _referenced_names(node: object) -> set[str]:
     if isinstance(node, str):
         return set(_REFERENCE.findall(node.replace("$$", "")))
     return set()
+
+
+def _key_variables(node: object, path: str = "") -> dict[str, tuple[str, ...]]:
+    """Leaf key path → the variables its raw value references (to explain interpolated values)."""
+    if isinstance(node, dict):
+        out: dict[str, tuple[str, ...]] = {}
+        for k, v in node.items():
+            out.update(_key_variables(v, f"{path}.{k}" if path else str(k)))
+        return out
+    names = _referenced_names(node)
+    return {path: tuple(sorted(names))} if names else {}
 
 
 def _key_sources(stack: Stack, lines: Mapping[str, int]) -> dict[str, str]:

@@ -169,10 +169,15 @@ def test_global_options_and_precedence_reach_get_project(capsys, project, monkey
 def test_config_sources_show_file_line_and_default(capsys, project) -> None:
     code, out, _ = run(capsys, "config", "--sources")
     assert code == 0
-    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines() if line.strip()}
-    assert rows["services.db.port"] == "stagectl.yaml:6"
-    assert rows["services.db.restart"] == "default"
-    assert rows["DB_PORT"] == ".env.staging:1"
+    rows = {}
+    for line in out.splitlines():
+        source, assignment = re.split(r"\s{2,}", line, maxsplit=1)
+        key, _, value = assignment.partition("=")
+        rows[key] = (value, source)
+    assert rows["services.db.port"] == ("6000", "stagectl.yaml:6 via DB_PORT=.env.staging:1")
+    assert rows["services.db.restart"] == ("unless-stopped", "default")
+    assert rows["DB_PORT"] == ("6000", ".env.staging:1")
+    assert rows["DB_PASSWORD"] == ("****", ".env.staging:2")
 
 
 def test_no_color_option_and_env(capsys, project, monkeypatch) -> None:
