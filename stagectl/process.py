@@ -20,7 +20,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import psutil
@@ -156,11 +156,13 @@ def stop_group(
     *,
     reap: subprocess.Popen | None = None,
     poll: float = 0.02,
+    hurry: Callable[[], bool] = lambda: False,
 ) -> str:
     """Stop a process group: SIGCONT, `stop_signal`, wait `grace`, then SIGKILL.
 
     Returns 'gone' (nothing was running), 'stopped' (left within grace) or 'killed'.
     `reap` is our own Popen of the group leader, waited on so it does not linger as a zombie.
+    `hurry()` turning true (a second Ctrl-C) cuts the grace period short.
     """
 
     def alive() -> bool:
@@ -173,7 +175,7 @@ def stop_group(
     _signal_group(pgid, signal.SIGCONT)
     _signal_group(pgid, stop_signal)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not hurry():
         if not alive():
             return "stopped"
         time.sleep(poll)

@@ -41,12 +41,13 @@ def tcp_probe(host: str, port: int, timeout: float) -> Probe:
     return probe
 
 
-def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], bool] | None = None) -> Probe:
+def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], bool] | None = None,
+               headers: Mapping[str, str] | None = None) -> Probe:
     """GET `url`; healthy on a 2xx answer (or when `expect` accepts the response)."""
 
     def probe() -> ProbeResult:
         try:
-            response = httpx.get(url, timeout=timeout)
+            response = httpx.get(url, timeout=timeout, headers=dict(headers or {}))
         except httpx.HTTPError as exc:
             return _failure(exc)
         ok = expect(response) if expect else response.is_success
@@ -103,15 +104,19 @@ def exec_probe(argv: list[str], timeout: float, env: Mapping[str, str]) -> Probe
     return probe
 
 
-def build_probe(check: Healthcheck, *, port: int, env: Mapping[str, str], host: str = "127.0.0.1") -> Probe:
-    """The probe for one service's healthcheck, talking to 127.0.0.1:`port`."""
+def build_probe(check: Healthcheck, *, port: int, env: Mapping[str, str], host: str = "127.0.0.1",
+                headers: Mapping[str, str] | None = None) -> Probe:
+    """The probe for one service's healthcheck, talking to 127.0.0.1:`port`.
+
+    `headers` go with http probes (e.g. the LLM stand-in's Bearer key on /v1/models).
+    """
     timeout = check.timeout
     base = f"http://{host}:{port}"
     kind = check.probe
     if kind == "tcp":
         return tcp_probe(host, port, timeout)
     if kind == "http":
-        return http_probe(base + (check.path or "/"), timeout)
+        return http_probe(base + (check.path or "/"), timeout, headers=headers)
     if kind == "prometheus":
         return http_probe(base + (check.path or "/-/ready"), timeout)
     if kind == "s3":

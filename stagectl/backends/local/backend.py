@@ -1,0 +1,269 @@
+"""The local backend: the stack as processes on 127.0.0.1, held by a detached supervisor.
+
+The CLI side (this module) checks, hands a plan to the supervisor, follows its progress in the
+state file, and for `down` asks it to stop and then verifies nothing is left. It never prints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+import stagectl
+from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl.backends.local.preflight import check_ports, plan_services
+from stagectl.backends.local.runners import PG_USER, check_reachable_by
+from stagectl.backends.local.supervisor import PLAN_NAME
+from stagectl.errors import StagectlError, TeardownError, UnhealthyError
+from stagectl.health.probes import build_probe
+from stagectl.process import process_matches, stop_group, sweep_run_id, tail_lines
+from stagectl.state import StateStore, config_hash, owner_alive
+
+Progress = Callable[[dict], None]
+
+
+class LocalBackend:
+    """`Backend` for local processes (see stagectl/backends/base.py)."""
+
+    name = "local"
+
+    def __init__(self, ctx: BackendContext):
+        self.ctx = ctx
+        self.store = StateStore(ctx.state_dir)
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _hash(self, names: list[str]) -> str:
+        return config_hash({"stack": self.ctx.stack.model_dump(), "env": dict(self.ctx.env),
+                            "root": str(self.ctx.root), "services": names})
+
+    def log_path(self, service: str) -> Path:
+        return self.ctx.state_dir / "logs" / f"{service}.log"
+
+    def preflight(self) -> dict[str, str]:
+        names, skipped = self._plan()
+        check_ports(self.ctx.stack, names)
+        return skipped
+
+    def _plan(self) -> tuple[list[str], dict[str, str]]:
+        names, skipped = plan_services(self.ctx.stack, self.ctx.root)
+        if os.geteuid() == 0:
+            for name in names:
+                if self.ctx.stack.services[name].runner == "postgres":
+                    check_reachable_by(PG_USER, self.ctx.state_dir / "data" / name)
+        return names, skipped
+
+    # --- up ----------------------------------------------------------------------------------------
+    def up(self, *, wait_timeout: float, on_progress: Progress | None = None) -> UpResult:
+        """Start in dependency order and wait for health (see the module docstring)."""
+        t0 = time.monotonic()
+        with self.store.operation_lock():
+            state = self.store.read()
+            names, skipped = self._plan()
+            wanted = self._hash(names)
+            if state and owner_alive(state):
+                if state.get("phase") == "up" and state.get("config_hash") == wanted and self._all_alive(state):
+                    return UpResult(self.status(probe=False), 0.0, unchanged=True, skipped=skipped)
+                self._stop_owner(state)  # config changed (or a half-finished run): replace it
+            elif state:
+                self._reap_stale(state)
+            check_ports(self.ctx.stack, names)
+            return self._start(names, skipped, wanted, wait_timeout, on_progress, t0)
+
+    def _all_alive(self, state: dict) -> bool:
+        return all(process_matches(rec.get("pid") or 0, rec.get("create_time"))
+                   for rec in state.get("services", {}).values())
+
+    def _start(self, names, skipped, wanted, wait_timeout, on_progress, t0) -> UpResult:
+        run_id = uuid.uuid4().hex[:12]
+        stack = self.ctx.stack
+        self.store.write({"run_id": run_id, "config_hash": wanted, "phase": "launching", "skipped": skipped,
+                          "project": stack.project, "root": str(self.ctx.root),
+                          "services": {n: {"phase": "pending", "port": stack.services[n].port,
+                                           "log": str(self.log_path(n))} for n in names}})
+        plan = {"run_id": run_id, "stack": stack.model_dump(mode="json"), "env": dict(self.ctx.env),
+                "root": str(self.ctx.root), "services": names, "wait_timeout": wait_timeout}
+        run_dir = self.ctx.state_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / PLAN_NAME, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(plan, fh)
+        supervisor = self._spawn_supervisor(run_id)
+        try:
+            final = self._follow(supervisor, wait_timeout, on_progress)
+        except KeyboardInterrupt:
+            self._interrupt(supervisor)
+            raise
+        if final.get("phase") != "up":
+            raise self._failure(final)
+        statuses = self.status(probe=False)
+        return UpResult(statuses, round(time.monotonic() - t0, 3), skipped=skipped)
+
+    def _spawn_supervisor(self, run_id: str) -> subprocess.Popen:
+        package_root = str(Path(stagectl.__file__).resolve().parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+               "STAGECTL_RUN_ID": run_id}
+        log = self.ctx.state_dir / "logs" / "supervisor.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            return subprocess.Popen([sys.executable, "-m", "stagectl.backends.local.supervisor", str(self.ctx.state_dir)],
+                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True, close_fds=True)
+
+    def _follow(self, supervisor: subprocess.Popen, wait_timeout: float, on_progress: Progress | None) -> dict:
+        """Poll the state file until the stack is up or the supervisor has exited (bounded)."""
+        deadline = time.monotonic() + wait_timeout + 120  # wait + the longest teardown we allow
+        while time.monotonic() < deadline:
+            state = self.store.read() or {}
+            if on_progress:
+                on_progress(state)
+            if state.get("phase") == "up":
+                return state
+            if supervisor.poll() is not None:
+                return self.store.read() or {}
+            time.sleep(0.05)
+        self._interrupt(supervisor, kill=True)
+        raise UnhealthyError(f"the supervisor did not finish within {wait_timeout + 120:.0f}s; stopped it")
+
+    def _interrupt(self, supervisor: subprocess.Popen, kill: bool = False) -> None:
+        """Ctrl-C while waiting: the supervisor tears down; a second Ctrl-C makes it kill."""
+        supervisor.send_signal(signal.SIGTERM)
+        if kill:
+            supervisor.send_signal(signal.SIGTERM)
+        while True:
+            try:
+                supervisor.wait(timeout=60)
+                break
+            except KeyboardInterrupt:
+                supervisor.send_signal(signal.SIGTERM)  # second interrupt → no grace
+            except subprocess.TimeoutExpired:
+                supervisor.kill()
+        state = self.store.read() or {}
+        if state.get("run_id"):
+            sweep_run_id(state["run_id"])
+        self.store.remove()
+
+    def _failure(self, state: dict) -> StagectlError:
+        error = state.get("error") or {}
+        reason, root = error.get("reason"), error.get("root_cause")
+        if not error:
+            tail = "\n".join(tail_lines(self.ctx.state_dir / "logs" / "supervisor.log", 20))
+            return UnhealthyError(f"the supervisor exited before the stack was up:\n{tail}")
+        self.store.remove()  # everything was torn down; nothing to reap later
+        if reason == "timeout":
+            pending = "\n".join(f"  {n}: last probe: {p}" for n, p in sorted(error.get("pending", {}).items()))
+            return UnhealthyError(f"not healthy after {error.get('elapsed')}s (--wait-timeout); still pending:\n{pending}",
+                                  hint="see `stagectl logs <service>` output in the state dir, or raise --wait-timeout")
+        if reason == "interrupted":
+            return StagectlError("interrupted", exit_code=130)
+        lines = "\n".join(f"    {line}" for line in error.get("log_tail", []))
+        message = f"{root}: {error.get('detail', reason)}"
+        return UnhealthyError(f"{message}; everything started was torn down\n  last log lines of {root}:\n{lines}",
+                              hint=f"full log: {self.log_path(root) if root else 'supervisor.log'}")
+
+    # --- status / logs / signal ------------------------------------------------------------------
+    def status(self, probe: bool = True) -> list[ServiceStatus]:
+        state = self.store.read()
+        stack = self.ctx.stack
+        if not state:
+            return [ServiceStatus(n, "stopped", False, None, s.port) for n, s in stack.services.items()]
+        stale = not owner_alive(state) and state.get("phase") not in ("stopped",)
+        rows = []
+        for name, svc in stack.services.items():
+            rec = state.get("services", {}).get(name)
+            if rec is None:
+                reason = state.get("skipped", {}).get(name, "")
+                rows.append(ServiceStatus(name, "skipped" if reason else "stopped", False, None, svc.port, detail=reason))
+                continue
+            pid, alive = rec.get("pid"), process_matches(rec.get("pid") or 0, rec.get("create_time"))
+            if stale:
+                rows.append(ServiceStatus(name, "stale", False, pid, svc.port, rec.get("ready_s"),
+                                          "owner (supervisor) is gone" + ("; process still running" if alive else "")))
+                continue
+            if not alive:
+                rows.append(ServiceStatus(name, "exited" if pid else "stopped", False, pid, svc.port, rec.get("ready_s"),
+                                          rec.get("detail", "")))
+                continue
+            if psutil.Process(pid).status() == psutil.STATUS_STOPPED:
+                rows.append(ServiceStatus(name, "paused", False, pid, svc.port, rec.get("ready_s")))
+                continue
+            healthy = rec.get("phase") == "healthy"
+            if probe:
+                healthy = build_probe(svc.healthcheck, port=svc.port, env=self.ctx.env)().ok
+            rows.append(ServiceStatus(name, "healthy" if healthy else "unhealthy" if probe else "running", healthy,
+                                      pid, svc.port, rec.get("ready_s"), rec.get("last_probe", "")))
+        return rows
+
+    def logs(self, service: str, *, tail: int | None = None, follow: bool = False) -> str:
+        if service not in self.ctx.stack.services:
+            raise StagectlError(f"unknown service {service!r}; known: {', '.join(self.ctx.stack.services)}")
+        path = self.log_path(service)
+        if not path.is_file():
+            return ""
+        return "\n".join(tail_lines(path, tail)) if tail else path.read_text(encoding="utf-8", errors="replace")
+
+    def signal(self, service: str, sig: int) -> None:
+        rec = ((self.store.read() or {}).get("services") or {}).get(service) or {}
+        if not process_matches(rec.get("pid") or 0, rec.get("create_time")):
+            raise StagectlError(f"service {service} is not running")
+        os.killpg(rec["pgid"], sig)
+
+    def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
+        raise StagectlError("restarting one service is not supported by the local backend yet; run `stagectl up`")
+
+    # --- down --------------------------------------------------------------------------------------
+    def down(self, *, volumes: bool = False) -> DownResult:
+        with self.store.operation_lock():
+            state = self.store.read()
+            result = DownResult([], [], [])
+            if state:
+                result = self._stop_owner(state) if owner_alive(state) else self._reap_stale(state)
+            if volumes:
+                shutil.rmtree(self.ctx.state_dir / "data", ignore_errors=True)
+            result = DownResult(result.stopped, result.killed, result.leftovers, volumes_removed=volumes)
+            if result.leftovers:
+                raise TeardownError(f"still running after down: {', '.join(result.leftovers)}",
+                                    hint="kill them by hand (see `stagectl status`)")
+            self.store.remove()
+            return result
+
+    def _stop_owner(self, state: dict) -> DownResult:
+        """Ask the live supervisor to stop; verify; reap whatever it left."""
+        owner = state["owner_pid"]
+        os.kill(owner, signal.SIGTERM)
+        graces = [rec.get("grace", 10.0) for rec in state.get("services", {}).values()]
+        deadline = time.monotonic() + sum(graces) + 10
+        while time.monotonic() < deadline and owner_alive(state):
+            time.sleep(0.05)
+        if owner_alive(state):
+            os.kill(owner, signal.SIGTERM)  # second request: the supervisor kills without grace
+            time.sleep(2.5)
+        return self._reap_stale(self.store.read() or state, already_stopped=True)
+
+    def _reap_stale(self, state: dict, already_stopped: bool = False) -> DownResult:
+        stopped, killed, leftovers = [], [], []
+        for name, rec in state.get("services", {}).items():
+            pid = rec.get("pid")
+            if not pid:
+                continue
+            if process_matches(pid, rec.get("create_time")):
+                how = stop_group(rec.get("pgid", pid), rec.get("stop_signal", signal.SIGTERM), rec.get("grace", 10.0))
+                (killed if how == "killed" else stopped).append(name)
+            elif already_stopped or rec.get("phase") != "stopped":
+                stopped.append(name)
+        if state.get("run_id"):
+            sweep_run_id(state["run_id"])
+            time.sleep(0.05)
+        for name, rec in state.get("services", {}).items():
+            if rec.get("pid") and process_matches(rec["pid"], rec.get("create_time")):
+                leftovers.append(name)
+        return DownResult(stopped, killed, leftovers)

@@ -1,0 +1,75 @@
+"""A local variant of the rendered Prometheus config: the same jobs and alert rules, but with
+targets on 127.0.0.1 host ports and the dashboard API key in a 0600 credentials file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from stagectl.backends.local.runners import RunnerContext, _private_file
+
+_SCRAPED = {"dashboard": "/metrics", "postgres_exporter": "/metrics", "redis_exporter": "/metrics"}
+
+
+def _target_map(ctx: RunnerContext) -> dict[str, str]:
+    """'dashboard:8080' (compose name : container port) → '127.0.0.1:<host port>'."""
+    out = {}
+    for name, svc in ctx.stack.services.items():
+        for port in {svc.container_port, svc.port}:
+            out[f"{name}:{port}"] = f"127.0.0.1:{svc.port}"
+            out[f"localhost:{port}"] = f"127.0.0.1:{svc.port}"
+    return out
+
+
+def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path) -> dict:
+    targets = _target_map(ctx)
+    for job in config.get("scrape_configs") or []:
+        for static in job.get("static_configs") or []:
+            static["targets"] = [targets.get(t, t) for t in static.get("targets") or []]
+        auth = job.get("authorization")
+        if isinstance(auth, dict) and ("credentials" in auth or "credentials_file" in auth):
+            auth.pop("credentials", None)
+            auth["credentials_file"] = str(credentials)
+        if "bearer_token" in job or "bearer_token_file" in job:
+            job.pop("bearer_token", None)
+            job["bearer_token_file"] = str(credentials)
+    rules = []
+    for rule in config.get("rule_files") or []:
+        local = source_dir / Path(rule).name  # container paths → the rendered files next to the config
+        if local.is_file():
+            rules.append(str(local))
+    config["rule_files"] = rules
+    config.pop("alerting", None)  # no Alertmanager runs locally
+    return config
+
+
+def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
+    """Used only while compose/prometheus/prometheus.yml has not been rendered yet."""
+    interval = ctx.env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
+    jobs = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ctx.port('prometheus')}"]}]}]
+    for name, svc in ctx.stack.services.items():
+        if svc.runner in _SCRAPED:
+            job = {"job_name": name, "metrics_path": _SCRAPED[svc.runner],
+                   "static_configs": [{"targets": [f"127.0.0.1:{svc.port}"]}]}
+            if svc.runner == "dashboard":
+                job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials)}
+            jobs.append(job)
+    return {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": jobs}
+
+
+def write_local_config(ctx: RunnerContext) -> Path:
+    """Write <state>/prometheus/prometheus.yml (and its credentials file); return its path."""
+    out_dir = ctx.state_dir / "prometheus"
+    credentials = _private_file(out_dir / "dashboard_api_key", ctx.env.get("DASHBOARD_API_KEY", ""))
+    source = ctx.root / ctx.stack.render_dir / "prometheus" / "prometheus.yml"
+    if source.is_file():
+        config = _adapt(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, ctx, credentials, source.parent)
+    else:
+        config = _builtin(ctx, credentials)
+    path = out_dir / "prometheus.yml"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,244 @@
+"""How each runner starts as a local process: argv, environment, data directory, one-time setup.
+
+Secrets never go on a command line (anyone can read /proc/<pid>/cmdline): Redis gets its password
+from a 0600 config file, Prometheus its API key from a 0600 credentials file, PostgreSQL its
+password from a pwfile that is deleted after initdb.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pwd
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from stagectl.binaries import postgres_bindir, resolve
+from stagectl.config.model import Service, Stack
+from stagectl.errors import PreflightError
+
+PG_USER = "postgres"  # PostgreSQL refuses to run as root; the Debian packages create this user
+
+
+@dataclasses.dataclass
+class Launch:
+    """Everything needed to start one service."""
+
+    argv: list[str]
+    env: dict[str, str]
+    stop_signal: int
+    grace: float
+    cwd: Path | None = None
+    user: str | None = None
+    prepare: Callable[[], None] | None = None  # one-time setup (initdb), run before the spawn
+    probe_headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunnerContext:
+    stack: Stack
+    env: Mapping[str, str]  # the project's resolved variables
+    root: Path
+    state_dir: Path
+
+    def data_dir(self, name: str) -> Path:
+        return self.state_dir / "data" / name
+
+    def port(self, runner: str) -> int | None:
+        for svc in self.stack.services.values():
+            if svc.runner == runner:
+                return svc.port
+        return None
+
+
+def _private_file(path: Path, text: str, *, owner: str | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+    if owner:
+        entry = pwd.getpwnam(owner)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def check_reachable_by(user: str, path: Path) -> None:
+    """PostgreSQL runs as `user`: every parent directory must let it through (o+x)."""
+    entry = pwd.getpwnam(user)
+    while not path.exists() and path.parent != path:  # check what exists; the rest we create
+        path = path.parent
+    for parent in [*reversed(path.parents), path]:
+        st = parent.stat()
+        if st.st_uid == entry.pw_uid or st.st_mode & 0o001 or (st.st_gid == entry.pw_gid and st.st_mode & 0o010):
+            continue
+        raise PreflightError(
+            f"postgres: user {user!r} cannot reach {path} (mode {oct(st.st_mode & 0o777)} on {parent})",
+            hint=f"chmod o+x {parent}, or put the project in a directory other users can traverse",
+        )
+
+
+def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    bindir = postgres_bindir()
+    data = ctx.data_dir(name)
+    env = ctx.env
+    as_root = os.geteuid() == 0
+    user = PG_USER if as_root else None
+    db_user = env.get("POSTGRES_USER", "postgres")
+    db_name = env.get("POSTGRES_DB", db_user)
+
+    def prepare() -> None:
+        if (data / "PG_VERSION").is_file():
+            return  # data survives `down`; initdb only once
+        data.mkdir(parents=True, exist_ok=True)
+        os.chmod(data, 0o700)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(data, entry.pw_uid, entry.pw_gid)
+        pwfile = _private_file(ctx.state_dir / "run" / "pg.pw", env.get("POSTGRES_PASSWORD", ""), owner=user)
+        try:
+            _run_as(user, [f"{bindir}/initdb", "-D", str(data), "-U", db_user, f"--pwfile={pwfile}",
+                           "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], cwd=data)
+        finally:
+            pwfile.unlink(missing_ok=True)
+        if db_name != "postgres":
+            # single-user mode creates the database before the server listens: no race, no network
+            _run_as(user, [f"{bindir}/postgres", "--single", "-D", str(data), "-c", "unix_socket_directories=", "postgres"],
+                    cwd=data, stdin=f'CREATE DATABASE "{db_name}" OWNER "{db_user}";\n')
+
+    argv = [f"{bindir}/postgres", "-D", str(data), "-p", str(svc.port), "-c", "listen_addresses=127.0.0.1",
+            "-c", "unix_socket_directories=", "-c", f"max_connections={env.get('POSTGRES_MAX_CONNECTIONS', '100')}",
+            "-c", "logging_collector=off"]
+    return Launch(argv, base_env, signal.SIGINT, svc.stop_grace_period, cwd=data, user=user, prepare=prepare)
+
+
+def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None = None) -> None:
+    done = subprocess.run(argv, user=user, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+        raise RuntimeError(f"{Path(argv[0]).name} failed (exit {done.returncode}): {tail}")
+
+
+def _redis(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    env, data = ctx.env, ctx.data_dir(name)
+    data.mkdir(parents=True, exist_ok=True)
+    password = env.get("REDIS_PASSWORD", "")
+    lines = [f"port {svc.port}", "bind 127.0.0.1", f"dir {data}", "daemonize no", "save \"\"",
+             f"appendonly {env.get('REDIS_APPENDONLY', 'no')}",
+             f"maxmemory {env.get('REDIS_MAXMEMORY', '0')}",
+             f"maxmemory-policy {env.get('REDIS_MAXMEMORY_POLICY', 'noeviction')}"]
+    if password:
+        lines.append(f'requirepass "{password}"')
+    conf = _private_file(ctx.state_dir / "run" / "redis.conf", "\n".join(lines) + "\n")
+    return Launch([resolve(svc, root=ctx.root).path, str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period)
+
+
+def _moto(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    argv = [resolve(svc, root=ctx.root).path, "-H", "127.0.0.1", "-p", str(svc.port)]
+    return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
+
+
+def _python_module(module: str, svc: Service, ctx: RunnerContext, env: dict[str, str], *extra: str) -> Launch:
+    dashboard_dir = str(ctx.root / "dashboard")
+    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (dashboard_dir, env.get("PYTHONPATH", "")) if p)}
+    return Launch([sys.executable, "-m", *module.split(), *extra], env, signal.SIGTERM, svc.stop_grace_period,
+                  cwd=ctx.root)
+
+
+def _dashboard(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    logs = ctx.state_dir / "logs"
+    env = {**base_env, **service_endpoints(ctx), "LOG_FILE": str(logs / "dashboard.json.log"),
+           "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
+    return _python_module("uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
+                          "--host", "127.0.0.1", "--port", str(svc.port))
+
+
+def _llm_stub(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    key = ctx.env.get("OPENAI_API_KEY", "")
+    launch = _python_module("inventario_dashboard.llm_stub", svc, ctx, {**base_env, "OPENAI_API_KEY": key},
+                            "--host", "127.0.0.1", "--port", str(svc.port))
+    if key:
+        launch.probe_headers = {"Authorization": f"Bearer {key}"}
+    return launch
+
+
+def _postgres_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    e = ctx.env
+    dsn = (f"postgresql://{e.get('POSTGRES_USER', 'postgres')}:{e.get('POSTGRES_PASSWORD', '')}@127.0.0.1:"
+           f"{ctx.port('postgres')}/{e.get('POSTGRES_DB', 'postgres')}?sslmode=disable")
+    argv = [resolve(svc, root=ctx.root).path, f"--web.listen-address=127.0.0.1:{svc.port}"]
+    return Launch(argv, {**base_env, "DATA_SOURCE_NAME": dsn}, signal.SIGTERM, svc.stop_grace_period)
+
+
+def _redis_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    env = {**base_env, "REDIS_ADDR": f"redis://127.0.0.1:{ctx.port('redis')}",
+           "REDIS_PASSWORD": ctx.env.get("REDIS_PASSWORD", "")}
+    argv = [resolve(svc, root=ctx.root).path, "-web.listen-address", f"127.0.0.1:{svc.port}"]
+    return Launch(argv, env, signal.SIGTERM, svc.stop_grace_period)
+
+
+def _prometheus(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    from stagectl.backends.local.promconfig import write_local_config
+
+    config = write_local_config(ctx)
+    data = ctx.data_dir(name)
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [resolve(svc, root=ctx.root).path, f"--config.file={config}", f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{svc.port}", "--web.enable-lifecycle",
+            f"--storage.tsdb.retention.time={ctx.env.get('PROMETHEUS_RETENTION', '7d')}"]
+    return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
+
+
+def _grafana(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    data = ctx.data_dir(name)
+    data.mkdir(parents=True, exist_ok=True)
+    e = ctx.env
+    env = {**base_env, "GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": str(svc.port),
+           "GF_PATHS_DATA": str(data), "GF_PATHS_LOGS": str(data / "logs"),
+           "GF_SECURITY_ADMIN_USER": e.get("GRAFANA_ADMIN_USER", "admin"),
+           "GF_SECURITY_ADMIN_PASSWORD": e.get("GRAFANA_ADMIN_PASSWORD", ""),
+           "GF_AUTH_ANONYMOUS_ENABLED": e.get("GRAFANA_ANONYMOUS_ENABLED", "false")}
+    return Launch([resolve(svc, root=ctx.root).path], env, signal.SIGTERM, svc.stop_grace_period, cwd=data)
+
+
+def _command(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
+    argv = [resolve(svc, root=ctx.root).path or svc.command[0], *svc.command[1:]]
+    env = {**base_env, **ctx.env, **svc.environment, "PORT": str(svc.port), "DATA_DIR": str(ctx.data_dir(name))}
+    ctx.data_dir(name).mkdir(parents=True, exist_ok=True)
+    return Launch(argv, env, getattr(signal, svc.stop_signal), svc.stop_grace_period, cwd=ctx.root)
+
+
+def service_endpoints(ctx: RunnerContext) -> dict[str, str]:
+    """127.0.0.1 hosts/ports of the other services, as the dashboard's env variables."""
+    out = {}
+    if (p := ctx.port("postgres")) is not None:
+        out |= {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(p)}
+    if (p := ctx.port("redis")) is not None:
+        out |= {"REDIS_HOST": "127.0.0.1", "REDIS_PORT": str(p)}
+    if (p := ctx.port("moto")) is not None:
+        out |= {"S3_ENDPOINT_URL": f"http://127.0.0.1:{p}", "S3_PORT": str(p)}
+    if (p := ctx.port("llm_stub")) is not None:
+        out |= {"OPENAI_BASE_URL": f"http://127.0.0.1:{p}/v1", "LLM_STUB_PORT": str(p)}
+    return out
+
+
+_RUNNERS = {
+    "postgres": _postgres, "redis": _redis, "moto": _moto, "prometheus": _prometheus,
+    "postgres_exporter": _postgres_exporter, "redis_exporter": _redis_exporter, "grafana": _grafana,
+    "dashboard": _dashboard, "llm_stub": _llm_stub, "command": _command,
+}
+
+
+def build_launch(name: str, svc: Service, ctx: RunnerContext) -> Launch:
+    """The Launch for one service (writes its private config files into the state dir)."""
+    base_env = dict(os.environ)
+    if svc.runner in ("dashboard", "llm_stub"):
+        base_env = {**base_env, **ctx.env}
+    base_env.update(svc.environment)
+    launch = _RUNNERS[svc.runner](name, svc, ctx, base_env)
+    if svc.runner != "postgres" and svc.stop_signal != "SIGTERM":
+        launch.stop_signal = getattr(signal, svc.stop_signal)
+    return launch

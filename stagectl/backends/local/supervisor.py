@@ -1,0 +1,208 @@
+"""The detached supervisor: `python -m stagectl.backends.local.supervisor <state dir>`.
+
+`stagectl up` must return to the shell while the stack keeps running, but children carry
+PR_SET_PDEATHSIG, so their parent must outlive the CLI. This small process (own session) is that
+parent: it reads the plan the CLI wrote (then deletes it: it holds secrets), spawns every service
+from one long-lived thread, runs the wait engine, writes progress into the state file, and then
+holds the children until it is asked to stop.
+
+Signals: the first SIGTERM/SIGINT/SIGHUP stops the stack gracefully (reverse start order, SIGCONT
+then stop signal, grace, SIGKILL); a second one cuts every grace period short (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
+from stagectl.config.model import Stack
+from stagectl.health.probes import ProbeResult, build_probe
+from stagectl.health.wait import Target, WaitEngine
+from stagectl.process import Spawner, describe_exit, stop_group, sweep_run_id, tail_lines, truncate_log
+from stagectl.state import StateStore
+
+PLAN_NAME = "plan.json"
+
+
+class _PopenHandle:
+    def __init__(self, popen):
+        self.popen = popen
+
+    def exit_status(self) -> int | None:
+        return self.popen.poll()
+
+
+class Supervisor:
+    def __init__(self, state_dir: Path):
+        self.store = StateStore(state_dir)
+        plan_path = state_dir / "run" / PLAN_NAME
+        plan = json.loads(plan_path.read_text(encoding="utf-8"))
+        plan_path.unlink()  # it holds the resolved secrets
+        self.plan = plan
+        self.run_id: str = plan["run_id"]
+        self.stack = Stack.model_validate(plan["stack"])
+        self.ctx = RunnerContext(self.stack, plan["env"], Path(plan["root"]), state_dir)
+        self.names: list[str] = plan["services"]
+        self.popens: dict[str, object] = {}
+        self.launches: dict[str, Launch] = {}
+        self.start_order: list[str] = []
+        self.stop_requests = 0
+        self.spawner = Spawner()
+
+    # --- signals -------------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame) -> None:
+        self.stop_requests += 1
+
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    # --- starting ------------------------------------------------------------------------------
+    def _log_path(self, name: str) -> Path:
+        return self.ctx.state_dir / "logs" / f"{name}.log"
+
+    def _starter(self, name: str, launch: Launch):
+        def start():
+            if launch.prepare:
+                launch.prepare()
+            death = signal.SIGINT if launch.stop_signal == signal.SIGINT else signal.SIGTERM
+            popen = self.spawner.spawn(argv=launch.argv, env=launch.env, log_path=self._log_path(name),
+                                       run_id=self.run_id, cwd=launch.cwd, user=launch.user, death_signal=death)
+            self.popens[name] = popen
+            self.start_order.append(name)
+            try:
+                created = psutil.Process(popen.pid).create_time()
+            except psutil.Error:
+                created = None
+            self.store.update_service(name, pid=popen.pid, pgid=popen.pid, create_time=created,
+                                      stop_signal=int(launch.stop_signal), grace=launch.grace)
+            return _PopenHandle(popen)
+
+        return start
+
+    def _probe(self, name: str, launch: Launch):
+        svc = self.stack.services[name]
+        base = build_probe(svc.healthcheck, port=svc.port, env=self.ctx.env, headers=launch.probe_headers)
+        if svc.runner != "moto":
+            return base
+        initialised: list[str] = []
+
+        def probe_and_init_bucket() -> ProbeResult:
+            # the bucket is part of "s3 is ready": the dashboard starts only after it exists
+            result = base()
+            if not result.ok or initialised:
+                return result
+            try:
+                from stagectl.s3init import init_s3
+            except ImportError as exc:
+                initialised.append("skipped")
+                self.store.update(lambda s: s.update(s3_init=f"not run: {exc}"))
+                return result
+            e = self.ctx.env
+            try:
+                actions = init_s3(f"http://127.0.0.1:{svc.port}", e.get("S3_BUCKET_NAME", "staging"),
+                                  e.get("AWS_DEFAULT_REGION", "us-east-1"), e.get("AWS_ACCESS_KEY_ID", "test"),
+                                  e.get("AWS_SECRET_ACCESS_KEY", "test"), e.get("S3_CORS_ORIGINS", ""),
+                                  int(e.get("S3_LIFECYCLE_NONCURRENT_DAYS", "30") or 30))
+            except Exception as exc:  # reported as this service's probe result, then retried
+                return ProbeResult(False, f"s3 init failed: {type(exc).__name__}: {exc}"[:300])
+            initialised.append("done")
+            self.store.update(lambda s: s.update(s3_init=actions))
+            return ProbeResult(True, f"{result.detail}; bucket ready ({len(actions)} changes)")
+
+        return probe_and_init_bucket
+
+    def _on_change(self, progress) -> None:
+        self.store.update_service(progress.name, phase=progress.phase, detail=progress.detail,
+                                  ready_s=progress.ready_s, last_probe=progress.last_probe)
+
+    def start_all(self) -> bool:
+        targets = []
+        for name in self.names:
+            svc = self.stack.services[name]
+            launch = build_launch(name, svc, self.ctx)
+            self.launches[name] = launch
+            deps = [d for d in svc.depends_on if d in self.names]
+            targets.append(Target(name, svc.healthcheck, self._probe(name, launch), self._starter(name, launch),
+                                  deps, describe_exit))
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2 * len(targets) + 1) as pool:
+            engine = WaitEngine(targets, timeout=float(self.plan["wait_timeout"]), executor=pool,
+                                on_change=self._on_change, should_stop=lambda: self.stop_requests > 0)
+            outcome = engine.run()
+            if not outcome.ok:
+                self._record_failure(outcome)
+            # starts still running in the pool (e.g. initdb) finish before we tear down
+        self.store.update(lambda s: s.update(phase="up" if outcome.ok else "failed",
+                                             wait_s=round(outcome.elapsed, 3)))
+        return outcome.ok
+
+    def _record_failure(self, outcome) -> None:
+        pending = {n: p.last_probe or p.phase for n, p in outcome.services.items()
+                   if p.phase in ("starting", "waiting")}
+        error = {"reason": outcome.reason, "root_cause": outcome.root_cause, "pending": pending,
+                 "elapsed": round(outcome.elapsed, 3)}
+        if outcome.root_cause:
+            error["detail"] = outcome.services[outcome.root_cause].detail
+            error["log_tail"] = tail_lines(self._log_path(outcome.root_cause), 20)
+        self.store.update(lambda s: s.update(error=error))
+
+    # --- running and stopping ----------------------------------------------------------------------
+    def hold(self) -> None:
+        """Watch the children until asked to stop: record exits, keep logs bounded."""
+        reported: set[str] = set()
+        while self.stop_requests == 0:
+            for name, popen in self.popens.items():
+                code = popen.poll()
+                if code is not None and name not in reported:
+                    reported.add(name)
+                    self.store.update_service(name, phase="exited", detail=describe_exit(code))
+                if code is None and name in reported:  # restarted
+                    reported.discard(name)
+                truncate_log(self._log_path(name))
+            time.sleep(0.2)
+
+    def teardown(self) -> None:
+        self.store.update(lambda s: s.update(phase="stopping"))
+        hurry = lambda: self.stop_requests >= 2  # noqa: E731 - second signal: no more grace
+        for name in reversed(self.start_order):
+            popen, launch = self.popens[name], self.launches[name]
+            how = stop_group(popen.pid, launch.stop_signal, launch.grace, reap=popen, hurry=hurry)
+            popen.poll()
+            self.store.update_service(name, phase="stopped", detail=f"stopped ({how})")
+        escaped = sweep_run_id(self.run_id, exclude=[os.getpid()])
+        self.store.update(lambda s: s.update(phase="stopped", escaped=escaped))
+
+
+def main(argv: list[str]) -> int:
+    state_dir = Path(argv[1])
+    sup = Supervisor(state_dir)
+    sup.install_signals()
+    me = psutil.Process()
+    sup.store.update(lambda s: s.update(owner_pid=me.pid, owner_create_time=me.create_time(), phase="starting"))
+    ok = False
+    try:
+        ok = sup.start_all()
+        if ok:
+            sup.hold()
+    except Exception as exc:  # recorded for the CLI; the finally still tears down
+        sup.store.update(lambda s: s.update(phase="failed", error={"reason": "supervisor error",
+                                                                  "detail": f"{type(exc).__name__}: {exc}"}))
+    finally:
+        if not ok:
+            failed_state = (sup.store.read() or {}).get("error")
+        sup.teardown()
+        if not ok:
+            sup.store.update(lambda s: s.update(phase="failed", error=failed_state))
+    return 0 if ok else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

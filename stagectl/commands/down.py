@@ -1,0 +1,28 @@
+"""`stagectl down [--volumes]`: stop everything `up` started; data survives unless --volumes."""
+
+from __future__ import annotations
+
+import typer
+
+from stagectl.commands.up import backend_for
+from stagectl.output import console
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def down(
+        volumes: bool = typer.Option(False, "--volumes", help="Also delete the services' data."),
+        backend: str = typer.Option("local", "--backend"),
+    ) -> int:
+        """Stop the stack (exit 5 when something survives)."""
+        result = backend_for(backend).down(volumes=volumes)
+        out = console()
+        if not result.stopped and not result.killed:
+            out.print("nothing to stop" + ("; data removed" if result.volumes_removed else ""))
+            return 0
+        out.print(f"[green]stopped[/]: {', '.join(result.stopped + result.killed)}")
+        if result.killed:
+            out.print(f"[yellow]needed SIGKILL after the grace period[/]: {', '.join(result.killed)}")
+        if result.volumes_removed:
+            out.print("data removed (--volumes)")
+        return 0

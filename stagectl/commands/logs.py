@@ -1,0 +1,46 @@
+"""`stagectl logs SERVICE [-f] [--tail N]`: a service's log file, secrets masked."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import typer
+
+from stagectl import context
+from stagectl.commands.up import backend_for
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def logs(
+        service: str = typer.Argument(..., help="Service name from stagectl.yaml."),
+        follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
+        tail: int = typer.Option(None, "--tail", min=1, help="Only the last N lines."),
+        backend: str = typer.Option("local", "--backend"),
+    ) -> int:
+        """Print a service's log."""
+        stack_backend = backend_for(backend)
+        text = stack_backend.logs(service, tail=tail)
+        if text:
+            sys.stdout.write(context.mask(text).rstrip("\n") + "\n")
+        if not follow:
+            return 0
+        path = stack_backend.log_path(service)
+        position = path.stat().st_size if path.exists() else 0
+        while True:  # ends with Ctrl-C (exit 130), like tail -f
+            size = path.stat().st_size if path.exists() else 0
+            if size < position:  # truncated by log rotation
+                position = 0
+            if size > position:
+                with open(path, "rb") as fh:
+                    fh.seek(position)
+                    chunk = fh.read(size - position)
+                position = size
+                # mask whole lines only, so a secret split across reads is still caught
+                text, _, rest = chunk.decode("utf-8", "replace").rpartition("\n")
+                position -= len(rest.encode())
+                if text:
+                    sys.stdout.write(context.mask(text) + "\n")
+                    sys.stdout.flush()
+            time.sleep(0.2)

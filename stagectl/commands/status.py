@@ -1,0 +1,36 @@
+"""`stagectl status`: the state of every service (live probes), or `stale` after a dead owner."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from stagectl import context
+from stagectl.commands.up import backend_for
+from stagectl.output import console, emit_json
+
+_STYLE = {"healthy": "green", "unhealthy": "red", "exited": "red", "stale": "yellow", "paused": "yellow"}
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def status(
+        json_out: bool = typer.Option(False, "--json", help='{"services": [{"name","state","healthy","pid","port","ready_s"}]}'),
+        backend: str = typer.Option("local", "--backend"),
+    ) -> int:
+        """Show every service's state (probed now)."""
+        rows = backend_for(backend).status()
+        if json_out:
+            emit_json({"services": [{"name": r.name, "state": r.state, "healthy": r.healthy, "pid": r.pid,
+                                     "port": r.port, "ready_s": r.ready_s, "detail": context.mask(r.detail)}
+                                    for r in rows]})
+            return 0
+        table = Table()
+        for column in ("service", "state", "pid", "port", "ready", "detail"):
+            table.add_column(column)
+        for r in rows:
+            style = _STYLE.get(r.state, "")
+            table.add_row(r.name, f"[{style}]{r.state}[/]" if style else r.state, str(r.pid or ""), str(r.port),
+                          f"{r.ready_s:.2f}s" if r.ready_s is not None else "", context.mask(r.detail))
+        console().print(table)
+        return 0

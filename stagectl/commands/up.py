@@ -1,0 +1,103 @@
+"""`stagectl up`: start the stack, wait until every service is healthy, print its endpoints."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+from rich.live import Live
+from rich.table import Table
+
+from stagectl import context
+from stagectl.errors import ConfigError
+from stagectl.output import console, emit_json
+
+_PHASE_STYLE = {"healthy": "green", "failed": "red", "aborted": "yellow", "waiting": "cyan", "starting": "cyan"}
+
+
+def backend_for(name: str = "local"):
+    """The backend `name` for the project selected by the global options (exit 2 when unknown)."""
+    project = context.get_project()
+    if name == "local":
+        from stagectl.backends.local import from_project
+
+        return from_project(project)
+    try:
+        factory = importlib.import_module(f"stagectl.backends.{name}").from_project
+    except (ModuleNotFoundError, AttributeError):
+        raise ConfigError(f"unknown or unavailable backend {name!r}", hint="use --backend local") from None
+    return factory(project)
+
+
+def _progress_table(state: dict) -> Table:
+    table = Table(title="stagectl up", title_justify="left")
+    for column in ("service", "state", "ready", "detail"):
+        table.add_column(column)
+    for name, rec in (state.get("services") or {}).items():
+        phase = rec.get("phase", "pending")
+        ready = f"{rec['ready_s']:.2f}s" if rec.get("ready_s") is not None else ""
+        detail = rec.get("last_probe") if phase == "waiting" else rec.get("detail", "")
+        style = _PHASE_STYLE.get(phase, "")
+        table.add_row(name, f"[{style}]{phase}[/]" if style else phase, ready, context.mask(detail or ""))
+    return table
+
+
+class _PlainProgress:
+    """Without a terminal: one line per phase change on stderr (harnesses wait for these)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, state: dict) -> None:
+        for name, rec in (state.get("services") or {}).items():
+            phase = rec.get("phase", "pending")
+            if self.seen.get(name) != phase:
+                self.seen[name] = phase
+                sys.stderr.write(context.mask(f"{name}: {phase} {rec.get('detail') or ''}".rstrip()) + "\n")
+                sys.stderr.flush()
+
+
+def endpoints_table(result) -> Table:
+    table = Table(title="endpoints", title_justify="left")
+    for column in ("service", "url", "pid", "ready"):
+        table.add_column(column)
+    for row in result.services:
+        if row.pid is None:
+            continue
+        ready = f"{row.ready_s:.2f}s" if row.ready_s is not None else ""
+        table.add_row(row.name, f"127.0.0.1:{row.port}", str(row.pid), ready)
+    for name, reason in result.skipped.items():
+        table.add_row(name, f"[dim]skipped: {reason}[/]", "", "")
+    return table
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def up(
+        wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=0.1, help="Seconds until every service must be healthy."),
+        json_out: bool = typer.Option(False, "--json", help="Machine output: per-service ready times."),
+        backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
+    ) -> int:
+        """Start the stack and wait until every service is healthy (idempotent)."""
+        stack_backend = backend_for(backend)
+        out = console()
+        if json_out or not out.is_terminal:
+            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
+        else:
+            with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
+                result = stack_backend.up(wait_timeout=wait_timeout,
+                                          on_progress=lambda state: live.update(_progress_table(state)))
+        if json_out:
+            emit_json({
+                "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,
+                "services": [{"name": s.name, "state": s.state, "pid": s.pid, "port": s.port, "ready_s": s.ready_s}
+                             for s in result.services if s.pid is not None],
+            })
+            return 0
+        if result.unchanged:
+            out.print("[green]unchanged[/]: the stack is already up with this configuration")
+        else:
+            out.print(f"[green]up[/]: all services healthy in {result.total_s:.2f}s")
+        out.print(endpoints_table(result))
+        return 0
