@@ -80,6 +80,16 @@ def _placeholder(name: str):
     return command
 
 
+def _broken(name: str, error: Exception):
+    """A stand-in for a command whose module fails to import: exits 70 naming the error."""
+    detail = f"{type(error).__name__}: {error}"
+
+    def command() -> None:
+        raise RuntimeError(f"`stagectl {name}` cannot be loaded: {detail}")
+
+    return command
+
+
 def build_app(commands: tuple[str, ...] = COMMANDS) -> typer.Typer:
     """A Typer app with the global options and `commands` (placeholders for missing modules)."""
     application = typer.Typer(
@@ -95,8 +105,12 @@ def build_app(commands: tuple[str, ...] = COMMANDS) -> typer.Typer:
             module = importlib.import_module(f"stagectl.commands.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"stagectl.commands.{name}":
-                raise
+                application.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
+                continue
             application.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
+            continue
+        except Exception as exc:  # one broken command must not take the whole CLI (and its boundary) down
+            application.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
             continue
         module.register(application)
     return application

@@ -215,3 +215,28 @@ def test_canary_secret_never_appears_in_any_output(capsys, project) -> None:
     assert "****" in outputs[3][2] and "****" in outputs[5][2]  # the error text was there, masked
     for _, out, err in outputs:
         assert CANARY not in out and CANARY not in err
+
+
+def test_shell_completion_still_answers() -> None:
+    env = {**os.environ, "_STAGECTL_COMPLETE": "complete_bash", "COMP_WORDS": "stagectl co", "COMP_CWORD": "1"}
+    proc = subprocess.run([sys.executable, "-m", "stagectl"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["config"]
+
+
+def test_a_command_module_that_fails_to_import_is_reported_not_fatal(capsys, monkeypatch) -> None:
+    import importlib
+
+    real = importlib.import_module
+
+    def fake_import(name: str, *args):
+        if name == "stagectl.commands.config":
+            raise ImportError("cannot import name 'x'")
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib, "import_module", fake_import)
+    application = cli.build_app(("config", "init"))
+    code, _, err = run(capsys, "config", application=application)
+    assert code == cli.INTERNAL_ERROR and "cannot be loaded: ImportError" in err
+    code, out, _ = run(capsys, "init", "--help", application=application)
+    assert code == 0 and "--force" in out
