@@ -6,7 +6,8 @@ One module per section, imported in the order sections are shown; `_`-modules ar
 import importlib
 
 SECTION_MODULES = (
-    "files", "compose", "healthchecks", "ports", "volumes", "network",
+    "files", "compose", "healthchecks", "ports", "volumes", "network", "env", "breakers",
+    "degradation", "prometheus", "alerts", "grafana", "s3", "security", "deadvars", "system",
 )
 
 for _name in SECTION_MODULES:

@@ -1,0 +1,52 @@
+"""Section `deadvars`: every variable of the env interface is read by something (CONTRACT §2).
+
+A variable counts as read when its name appears in templates/, compose/ (env files excluded —
+defining a variable is not reading it), stagectl.yaml, stagectl's own code, or the dashboard
+package (where a pydantic-settings field is the lower-cased name).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from stagectl.checking import DASHBOARD_PACKAGE, CheckContext, check, failed, passed
+
+SECTION = "deadvars"
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".j2", ".jinja", ".sh", ".json", ".toml", ".conf", ".ini", ".txt", ".cfg", ".tmpl", ""}
+
+
+def _readers(ctx: CheckContext) -> list[Path]:
+    files: list[Path] = [ctx.project.spec_path]
+    for folder in (ctx.root / "templates", ctx.render_dir):
+        if folder.is_dir():
+            files += [p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".env") and p.suffix in TEXT_SUFFIXES]
+    files += sorted((ctx.root / "stagectl").rglob("*.py"))
+    return files
+
+
+def read_names(ctx: CheckContext) -> dict[str, str]:
+    """Every identifier some reader mentions → the first file mentioning it."""
+    seen: dict[str, str] = {}
+    for path in _readers(ctx):
+        rel = ctx.rel(path)
+        for word in set(_WORD.findall(ctx.text(path))):
+            seen.setdefault(word, rel)
+    for path, text in ctx.dashboard_sources().items():
+        rel = ctx.rel(path)
+        for word in set(_WORD.findall(text)):
+            seen.setdefault(word.upper() if word.islower() else word, rel)
+    return seen
+
+
+@check("deadvars.unread", SECTION, "Every variable in the env example is read by templates, compose, stagectl.yaml, stagectl or the dashboard.", catches="a knob that changes nothing (the seed had 42 of 83 such variables)")
+def unread(ctx: CheckContext):
+    doc, seen = ctx.env_example, read_names(ctx)
+    results = [
+        failed(f"{e.name} is read by nothing", location=f"{doc.rel}:{e.line}", item=e.name,
+               hint=f"read {e.name} (compose interpolation, a dashboard settings field `{e.name.lower()}`, or stagectl) or delete it from {doc.rel}")
+        for e in doc.entries
+        if e.name not in seen
+    ]
+    return results or [passed(f"all {len(doc.entries)} variables are read")]
