@@ -71,10 +71,12 @@ class ComposeBackend:
     ):
         self.ctx = ctx
         self.compose_file = ctx.root / ctx.stack.render_dir / COMPOSE_FILE
-        env_file = ctx.root / ctx.stack.env_file
+        # The rendered env file holds the non-secret values, the project's own env file the
+        # secrets; compose lets a later --env-file win. A missing one is left to the process env.
+        env_files = [ctx.root / ctx.stack.render_dir / ".env.staging", ctx.root / ctx.stack.env_file]
         self.docker = DockerClient(
             compose_files=[self.compose_file],
-            compose_env_files=[env_file] if env_file.is_file() else [],
+            compose_env_files=[f for f in env_files if f.is_file()],
             compose_project_name=ctx.stack.project,
             client_call=list(client_call),
         )

@@ -42,6 +42,7 @@ class FakeDocker:
         (self.root / "compose").mkdir(parents=True)
         (self.root / "compose" / COMPOSE_FILE).write_text("services: {}\n")
         (self.root / ".env.staging").write_text(f"POSTGRES_PASSWORD={SECRET}\n")
+        (self.root / "compose" / ".env.staging").write_text("POSTGRES_PASSWORD=\n")
         self.log, self.script_path, self.state = tmp / "argv.jsonl", tmp / "script.json", tmp / "state.json"
         monkeypatch.setenv("FAKE_DOCKER_LOG", str(self.log))
         monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(self.script_path))

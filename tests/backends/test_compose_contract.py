@@ -126,7 +126,7 @@ def test_up_argv_uses_file_env_file_project_and_no_wait_flag(fake):
     backend = fake.backend()
     backend.up(wait_timeout=5)
     up = next(a for a in fake.calls() if "up" in a)
-    expected_prefix = ["compose", "--file", str(backend.compose_file), "--env-file", str(fake.root / ".env.staging"), "--project-name", "ct-proj", "up"]
+    expected_prefix = ["compose", "--file", str(backend.compose_file), "--env-file", str(fake.root / "compose" / ".env.staging"), "--env-file", str(fake.root / ".env.staging"), "--project-name", "ct-proj", "up"]
     assert up[: len(expected_prefix)] == expected_prefix
     assert "--detach" in up and "--wait" not in up
     backend.down()
