@@ -200,6 +200,31 @@ def test_stale_success_does_not_close_an_open_breaker(clock):
     assert breaker.state is OPEN
 
 
+def test_success_of_a_call_started_before_opening_is_not_a_trial(clock):
+    breaker, _ = make_breaker(clock, threshold=1, half_open=1, timeout=10)
+    release = asyncio.Event()
+
+    async def slow_ok() -> str:
+        await release.wait()
+        return "ok"
+
+    async def broken() -> None:
+        raise ConnectionError
+
+    async def scenario() -> None:
+        slow = asyncio.create_task(breaker.call(slow_ok))  # admitted while CLOSED
+        await asyncio.sleep(0)
+        with pytest.raises(ConnectionError):
+            await breaker.call(broken)
+        clock.advance(10)
+        assert breaker.state is HALF_OPEN
+        release.set()
+        assert await slow == "ok"
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))
+    assert breaker.state is HALF_OPEN  # only a real trial may close it
+
+
 def test_cancelled_trial_frees_its_slot_and_is_not_judged(clock):
     breaker, _, dep = open_breaker(clock, half_open=1)
     clock.advance(breaker.recovery_timeout)
