@@ -4,7 +4,8 @@ Worsening applies at once; improving needs DEGRADATION_RECOVERY_CHECKS consecuti
 better than the current level (then the level moves to the worst of those), so a flapping
 dependency cannot flap the level. Before the first evaluation nothing is known: every service
 is "down" ("not checked yet") and the level is EMERGENCY; the first evaluation sets the level
-directly, since there is no earlier level whose recovery it would be.
+directly (recorded as a transition from EMERGENCY), since there is no earlier level whose
+recovery it would be.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ class DegradationManager:
             status = "degraded" if latency > self.settings.health_budget_ms(name) else "up"
         if breaker.state is BreakerState.HALF_OPEN:
             status = "degraded"  # trial traffic only: working, but not trusted yet
+            if error is not None and error.startswith("circuit breaker"):
+                error = "circuit breaker half-open: trial calls in flight"
         return ServiceHealth(status, latency, self._now_iso(), error)
 
     def _target_level(self) -> Level:

@@ -206,6 +206,29 @@ def test_half_open_breaker_means_degraded_until_closed(world, clock):
     assert manager.breakers["openai"].state is BreakerState.CLOSED
 
 
+def test_half_open_with_all_trial_slots_taken_is_degraded_not_down(world, clock):
+    manager, probes = world()
+    probes.mode["openai"] = "fail"
+    evaluate(manager, 5)
+    clock.advance(30)
+    breaker = manager.breakers["openai"]
+
+    async def scenario() -> None:
+        gate = asyncio.Event()
+        trials = [asyncio.create_task(breaker.call(gate.wait)) for _ in range(breaker.half_open_max_calls)]
+        await asyncio.sleep(0)
+        calls = probes.calls["openai"]
+        await manager.evaluate_once()
+        assert probes.calls["openai"] == calls  # no slot left for the probe
+        gate.set()
+        await asyncio.gather(*trials)
+
+    asyncio.run(asyncio.wait_for(scenario(), 5))
+    health = manager.services["openai"]
+    assert health.status == "degraded"
+    assert health.last_error == "circuit breaker half-open: trial calls in flight"
+
+
 def test_transitions_are_recorded_and_capped_at_100(world):
     manager, probes = world(degradation_recovery_checks=1)
     evaluate(manager)
