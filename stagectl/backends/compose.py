@@ -23,6 +23,7 @@ from stagectl.errors import ConfigError, PreflightError, StagectlError, Teardown
 from stagectl.secrets import Masker
 
 COMPOSE_FILE = "docker-compose.staging.yml"
+RENDERED_ENV_FILE = ".env.staging"  # the non-secret interpolation values `stagectl render` writes
 LOCAL_HINT = "try --backend local"
 FAILED_STATES = ("exited", "unhealthy")
 
@@ -73,7 +74,7 @@ class ComposeBackend:
         self.compose_file = ctx.root / ctx.stack.render_dir / COMPOSE_FILE
         # The rendered env file holds the non-secret values, the project's own env file the
         # secrets; compose lets a later --env-file win. A missing one is left to the process env.
-        env_files = [ctx.root / ctx.stack.render_dir / ".env.staging", ctx.root / ctx.stack.env_file]
+        env_files = [ctx.root / ctx.stack.render_dir / RENDERED_ENV_FILE, ctx.root / ctx.stack.env_file]
         self.docker = DockerClient(
             compose_files=[self.compose_file],
             compose_env_files=[f for f in env_files if f.is_file()],
@@ -99,11 +100,15 @@ class ComposeBackend:
             detail = self._mask((getattr(exc, "stderr", None) or "").strip()) or f"exit code {exc.return_code}"
             raise error(f"docker compose {action} failed: {detail}") from None
 
-    def _ps(self) -> dict[str, dict]:
+    def _ps(self, error: type[StagectlError] = UnhealthyError) -> dict[str, dict]:
         # python-on-whales' compose.ps() returns container objects and needs one inspect per
         # container; the JSON listing gives state and health of all of them in one call.
         cmd = self.docker.compose.docker_compose_cmd + ["ps", "--all", "--format", "json"]
-        return parse_ps(str(self._call("ps", lambda: run_docker(cmd))))
+        text = str(self._call("ps", lambda: run_docker(cmd), error))
+        try:
+            return parse_ps(text)
+        except (ValueError, KeyError, TypeError):
+            raise error(f"unexpected output from docker compose ps: {self._mask(text[:200])!r}") from None
 
     def _require(self, service: str) -> None:
         if service not in self.services:
@@ -196,11 +201,19 @@ class ComposeBackend:
         return {}  # images provide every optional service, so none is skipped
 
     def up(self, *, wait_timeout: float) -> UpResult:
-        """`compose up --detach`, then wait for health; on any failure run `compose down` and raise."""
+        """`compose up --detach`, then wait for health; on failure run `compose down` and raise.
+
+        KeyboardInterrupt is not caught here: the lifecycle's `finally` runs `down` for it.
+        """
         started = self._clock()
         try:
             before = self.status()
-            self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True))
+            try:
+                self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True))
+            except UnhealthyError as exc:  # e.g. "dependency failed to start": find whose fault
+                rows = self._ps()
+                current = {n: self._status_of(n, rows.get(n)) for n in self.services}
+                raise self._unhealthy(current, {n: 0.0 for n, st in current.items() if st.healthy}, exc.message) from None
             statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout)
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
@@ -257,10 +270,10 @@ class ComposeBackend:
 
     def down(self, *, volumes: bool = False) -> DownResult:
         """`compose down --remove-orphans` (`--volumes` only when asked); idempotent; reports leftovers."""
-        before = sorted(self._ps())
+        before = sorted(self._ps(TeardownError))
         grace = max((s.stop_grace_period for s in self.ctx.stack.services.values()), default=10.0)
         self._call("down", lambda: self.docker.compose.down(remove_orphans=True, volumes=volumes, timeout=math.ceil(grace), quiet=True), TeardownError)
-        leftovers = sorted(self._ps())
+        leftovers = sorted(self._ps(TeardownError))
         return DownResult(stopped=[n for n in before if n not in leftovers], killed=[], leftovers=leftovers, volumes_removed=volumes)
 
 

@@ -113,6 +113,7 @@ def test_failed_up_is_followed_by_down_without_volumes(fake):
     with pytest.raises(UnhealthyError) as info:
         fake.backend().up(wait_timeout=5)
     assert "application not healthy after 3s" in info.value.message
+    assert "root cause " in info.value.message
     subs = fake.compose_subcommands()
     after_up = subs[subs.index("up") + 1 :]
     mutating = [s for s in after_up if s not in DIAGNOSTIC]
@@ -203,6 +204,12 @@ def test_down_volumes_flag_only_when_asked(fake):
     backend.down(volumes=True)
     downs = [a for a in fake.calls() if "down" in a]
     assert ["--volumes" in a for a in downs] == [False, True]
+
+
+def test_garbage_from_ps_is_an_error_not_a_traceback(fake):
+    fake.script(rules=[{"match": ["compose", "ps"], "responses": [{"stdout": "WARNING: something odd"}]}])
+    with pytest.raises(StagectlError, match="unexpected output from docker compose ps"):
+        fake.backend().status()
 
 
 def test_parse_ps_reads_json_lines_and_the_older_array_form():
