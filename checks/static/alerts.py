@@ -134,14 +134,6 @@ def promtool_rules(ctx: CheckContext):
     return passed(run.stdout.strip().splitlines()[-1] if run.stdout.strip() else "promtool check rules: SUCCESS")
 
 
-@check("alerts.promtool_tests", SECTION, "`promtool test rules` passes the alert unit tests.", catches="a rule that parses but never fires (or fires with the wrong labels)")
-def promtool_tests(ctx: CheckContext):
-    run = ctx.tool("promtool_test")
-    if run.returncode != 0:
-        return failed("promtool test rules failed", location=ctx.alert_tests.rel, evidence=(run.stdout + run.stderr)[-2000:])
-    return passed("promtool test rules: SUCCESS")
-
-
 def metric_is_exposed(ctx: CheckContext, name: str) -> bool:
     return name in ctx.exposed_metrics() or name in BUILTIN_SERIES or name.startswith(EXPORTER_PREFIXES)
 

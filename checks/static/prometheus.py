@@ -23,10 +23,13 @@ def targets(job: dict) -> list[str]:
 
 
 def target_service(ctx: CheckContext, target: str) -> str | None:
-    """The stack service a host:port target points at (compose name + container port, or loopback + host port)."""
+    """The stack service a host:port target points at: compose name + container port, loopback +
+    host port (local backend), or loopback + Prometheus' own container port (its self-scrape)."""
     host, _, port = target.rpartition(":")
     for name, spec in ctx.stack.services.items():
         if (host == name and port == str(spec.container_port)) or (host in LOOPBACK and port == str(spec.port)):
+            return name
+        if host in LOOPBACK and spec.runner == "prometheus" and port == str(spec.container_port):
             return name
     return None
 
