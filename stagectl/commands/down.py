@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import typer
 
 from stagectl.commands.up import backend_for
@@ -15,12 +17,15 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend"),
     ) -> int:
         """Stop the stack (exit 5 when something survives)."""
-        result = backend_for(backend).down(volumes=volumes)
+        stack_backend = backend_for(backend)
+        started = time.monotonic()
+        result = stack_backend.down(volumes=volumes)
+        took = time.monotonic() - started
         out = console()
         if not result.stopped and not result.killed:
             out.print("nothing to stop" + ("; data removed" if result.volumes_removed else ""))
             return 0
-        out.print(f"[green]stopped[/]: {', '.join(result.stopped + result.killed)}")
+        out.print(f"[green]stopped[/]: {', '.join(result.stopped + result.killed)} in {took:.2f}s")
         if result.killed:
             out.print(f"[yellow]needed SIGKILL after the grace period[/]: {', '.join(result.killed)}")
         if result.volumes_removed:

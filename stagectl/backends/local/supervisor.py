@@ -167,16 +167,25 @@ class Supervisor:
                 if code is None and name in reported:  # restarted
                     reported.discard(name)
                 truncate_log(self._log_path(name))
-            time.sleep(0.2)
+            time.sleep(0.1)
 
     def teardown(self) -> None:
+        """Stop in reverse dependency waves; services within a wave stop in parallel."""
         self.store.update(lambda s: s.update(phase="stopping"))
         hurry = lambda: self.stop_requests >= 2  # noqa: E731 - second signal: no more grace
-        for name in reversed(self.start_order):
+
+        def stop(name: str) -> None:
             popen, launch = self.popens[name], self.launches[name]
             how = stop_group(popen.pid, launch.stop_signal, launch.grace, reap=popen, hurry=hurry)
             popen.poll()
             self.store.update_service(name, phase="stopped", detail=f"stopped ({how})")
+
+        started = set(self.popens)
+        for wave in reversed(self.stack.start_order()):
+            names = [n for n in wave if n in started]
+            if names:
+                with concurrent.futures.ThreadPoolExecutor(max_workers=len(names)) as pool:
+                    list(pool.map(stop, names))
         escaped = sweep_run_id(self.run_id, exclude=[os.getpid()])
         self.store.update(lambda s: s.update(phase="stopped", escaped=escaped))
 
