@@ -91,18 +91,30 @@ def _make_ref(known: set[str], env: dict[str, str]):
     return ref
 
 
+_environments: dict[Path, jinja2.Environment] = {}
+
+
 def make_environment(template_dir: Path, context: dict[str, Any]) -> jinja2.Environment:
-    """The Jinja environment: StrictUndefined, our filters, `ref()` for env references."""
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(template_dir)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-        extensions=["jinja2.ext.do"],
-    )
-    env.filters.update(duration=_duration, compose_escape=_compose_escape, q=_q, dotenv=_dotenv, json=_json)
+    """The Jinja environment: StrictUndefined, our filters, `ref()` for env references.
+
+    One environment per template dir is kept, so compiled templates are reused (compiling is
+    most of a render's time); Jinja's auto_reload recompiles a template whose file changed.
+    """
+    key = template_dir.resolve()
+    env = _environments.get(key)
+    if env is None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(template_dir)),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+            autoescape=False,
+            auto_reload=True,
+            extensions=["jinja2.ext.do"],
+        )
+        env.filters.update(duration=_duration, compose_escape=_compose_escape, q=_q, dotenv=_dotenv, json=_json)
+        _environments[key] = env
     env.globals["ref"] = _make_ref(set(context["known_vars"]), context["env"])
     return env
 
