@@ -28,20 +28,22 @@ def _lazy(module: str, attr: str) -> Callable[[BackendContext], Backend]:
 
 
 BACKENDS: dict[str, Callable[[BackendContext], Backend]] = {
-    "local": _lazy("stagectl.backends.local", "LocalBackend"),
+    "local": _lazy("stagectl.backends.local.backend", "LocalBackend"),
     "compose": _lazy("stagectl.backends.compose", "ComposeBackend"),
 }
 
 
-def resolve_backend_name(name: str) -> tuple[str, str]:
-    """(backend name, why): 'auto' becomes compose when an engine with Compose v2 answers, else local."""
+def resolve_backend_name(name: str, *, docker: tuple[str, ...] = ("docker",)) -> tuple[str, str]:
+    """(backend name, why): 'auto' becomes compose when an engine with Compose v2 answers, else local.
+
+    `docker` is the client argv python-on-whales calls (tests pass a fake)."""
     if name != "auto":
         if name not in BACKENDS:
             raise ConfigError(f"unknown backend {name!r}", hint=f"choose one of: auto, {', '.join(BACKENDS)}")
         return name, "chosen explicitly"
     from stagectl.backends.compose import engine_answers
 
-    reason = engine_answers()
+    reason = engine_answers(docker)
     return ("compose", "a Docker engine with Compose v2 answers") if reason is None else ("local", reason)
 
 

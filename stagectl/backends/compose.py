@@ -158,7 +158,7 @@ class ComposeBackend:
                 if st.healthy:
                     ready.setdefault(n, round(now - started, 3))
             if any(st.state in FAILED_STATES for st in current.values()):
-                raise self._unhealthy(current, ready, "failed")
+                raise self._unhealthy(current, ready, "a service crashed or turned unhealthy")
             if len(ready) == len(services):
                 return [dataclasses.replace(current[n], ready_s=ready[n]) for n in services], polls
             if now >= deadline:

@@ -175,6 +175,22 @@ def test_wait_deadline_is_global(fake):
     assert time.monotonic() - began < 3
 
 
+def test_wait_engine_runs_on_an_injected_clock_and_is_bounded_in_polls(fake):
+    now = [1000.0]
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    fake.script(services={"api": {"health": "never"}})
+    backend = fake.backend(poll_interval=5.0, clock=lambda: now[0], sleep=sleep)
+    with pytest.raises(UnhealthyError, match="not healthy after 30s: root cause api"):
+        backend.up(wait_timeout=30)
+    assert sum(slept) == 30  # waited exactly to the deadline, in virtual time
+    assert fake.compose_subcommands().count("ps") <= 1 + 30 / 5 + 1 + 2  # before-up + polls + down's two
+
+
 # -- signals, logs, down ----------------------------------------------------------------------------
 
 
