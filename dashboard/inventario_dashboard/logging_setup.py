@@ -74,5 +74,5 @@ def configure_logging(level: str, fmt: str, secrets: list[str], log_file: str | 
     # Our middleware writes the access log with the contract's fields; uvicorn's would duplicate it.
     access = logging.getLogger("uvicorn.access")
     access.handlers, access.propagate, access.disabled = [], False, True
-    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpcore", "openai", "psycopg.pool"):
+    for noisy in ("botocore", "boto3", "urllib3", "httpx", "httpx2", "httpcore", "openai", "psycopg.pool"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

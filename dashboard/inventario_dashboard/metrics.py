@@ -6,6 +6,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from .resilience.breaker import BreakerState
 
 BREAKER_STATE_VALUE = {BreakerState.CLOSED: 0, BreakerState.OPEN: 1, BreakerState.HALF_OPEN: 2}
+# Every transition the breaker state machine can make (pre-created at 0 so rate() works at once).
+BREAKER_TRANSITIONS = ((BreakerState.CLOSED, BreakerState.OPEN), (BreakerState.OPEN, BreakerState.HALF_OPEN),
+                       (BreakerState.HALF_OPEN, BreakerState.CLOSED), (BreakerState.HALF_OPEN, BreakerState.OPEN))
 UNMATCHED_ROUTE = "<unmatched>"
 
 
@@ -45,6 +48,8 @@ class Metrics:
             self.fallbacks.labels(service)
             self.service_up.labels(service)
             self.breaker_state.labels(service)
+            for old, new in BREAKER_TRANSITIONS:
+                self.breaker_transitions.labels(service, old.value, new.value)
         for feature in features:
             self.feature_available.labels(feature)
 

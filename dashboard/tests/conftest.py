@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,23 @@ class Deps:
 def deps(tmp_path_factory) -> Deps:
     tmp = tmp_path_factory.mktemp("deps")
     started: list[dp.Proc] = []
+    pg_pw, redis_pw, llm_key = (secrets.token_urlsafe(16) for _ in range(3))
     try:
-        pg_pw, redis_pw, llm_key = (secrets.token_urlsafe(16) for _ in range(3))
-        pg, pg_info = dp.postgres(tmp, pg_pw); started.append(pg)
-        rd, rd_info = dp.redis(tmp, redis_pw); started.append(rd)
-        s3, s3_url = dp.moto(tmp); started.append(s3)
-        llm, llm_url = dp.llm_stub(tmp, llm_key); started.append(llm)
+        # Started concurrently: PostgreSQL's initdb, moto and the stub each take a second or two.
+        with ThreadPoolExecutor(4) as pool:
+            futures = [pool.submit(dp.postgres, tmp, pg_pw), pool.submit(dp.redis, tmp, redis_pw),
+                       pool.submit(dp.moto, tmp), pool.submit(dp.llm_stub, tmp, llm_key)]
+            results = []
+            for future in futures:
+                try:
+                    results.append(future.result())
+                    started.append(results[-1][0])
+                except Exception as exc:   # keep collecting so every started process is stopped
+                    results.append(exc)
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise failures[0]
+        (pg, pg_info), (rd, rd_info), (s3, s3_url), (llm, llm_url) = results
         env = {
             "ENVIRONMENT": "staging",
             "POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(pg_info["port"]),

@@ -54,7 +54,11 @@ class Proc:
         self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                       user=self.user, cwd=self.cwd, start_new_session=True)
         log.close()
-        wait_until(self.ready, timeout, self.name, self)
+        try:
+            wait_until(self.ready, timeout, self.name, self)
+        except BaseException:
+            self.close()   # never leave a half-started process behind
+            raise
         return self
 
     def close(self) -> None:
