@@ -119,16 +119,18 @@ def test_compose_has_every_spec_service_with_its_healthcheck_and_limits(compose)
 
 def test_only_published_services_get_host_ports_on_loopback_and_the_frontend(compose):
     stack = committed_project(REPO).stack
-    assert compose["networks"]["backend"]["internal"] is True
+    backend = stack.network
+    assert set(compose["networks"]) == {backend, "frontend"}
+    assert compose["networks"][backend]["internal"] is True
     assert compose["networks"]["frontend"].get("internal", False) is False
     for name, svc in stack.services.items():
         got = compose["services"][name]
         if svc.publish:
-            assert got["networks"] == ["backend", "frontend"]
+            assert got["networks"] == [backend, "frontend"]
             assert len(got["ports"]) == 1 and got["ports"][0].startswith("127.0.0.1:${")
             assert got["ports"][0].endswith(f":{svc.container_port}")
         else:
-            assert got["networks"] == ["backend"] and "ports" not in got, name
+            assert got["networks"] == [backend] and "ports" not in got, name
 
 
 def test_redis_and_postgres_server_settings(compose):
