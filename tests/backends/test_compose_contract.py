@@ -78,6 +78,7 @@ def test_preflight_maps_docker_failures_to_exit_4(fake, rules, expected):
         fake.backend().preflight()
     assert expected in info.value.message and info.value.exit_code == ExitCode.PREFLIGHT
     assert "--backend local" in info.value.hint
+    assert info.value.__cause__ is None and (info.value.__context__ is None or info.value.__suppress_context__), "no chained traceback"
 
 
 def test_missing_docker_cli_is_exit_4(fake):
