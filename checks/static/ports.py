@@ -68,17 +68,19 @@ def loopback_bound(ctx: CheckContext):
     return verdict(problems, "all published ports on 127.0.0.1")
 
 
-@check("ports.env_ports_valid", SECTION, "Every *_PORT variable is an integer in 1–65535, and no two are equal.", catches="two services configured onto the same host port")
+@check("ports.env_ports_valid", SECTION, "Every *_PORT variable (example and effective env) is an integer in 1–65535, and no two are equal.", catches="two services configured onto the same host port, or a broken default in the example")
 def env_ports_valid(ctx: CheckContext):
-    example, seen, problems = ctx.env_example, {}, []
-    for name in sorted(k for k in ctx.env if k.endswith("_PORT") and k in example.values):
-        port = as_int(ctx.env[name])
-        if port is None or not 1 <= port <= 65535:
-            problems.append((f"{name}={ctx.env[name]!r} is not a port", example.loc(name)))
-        elif port in seen:
-            problems.append((f"{name} and {seen[port]} are both {port}", example.loc(name)))
-        seen.setdefault(port, name)
-    return verdict(problems, f"{len(seen)} port variables, all distinct")
+    example, problems = ctx.env_example, []
+    for label, values in (("example", example.values), ("env", ctx.env)):
+        seen: dict[int, str] = {}
+        for name in sorted(k for k in example.values if k.endswith("_PORT")):
+            port = as_int(values.get(name))
+            if port is None or not 1 <= port <= 65535:
+                problems.append((f"{label}: {name}={values.get(name)!r} is not a port", example.loc(name)))
+            elif port in seen:
+                problems.append((f"{label}: {name} and {seen[port]} are both {port}", example.loc(name)))
+            seen.setdefault(port or 0, name)
+    return verdict(problems, "port variables valid and distinct")
 
 
 @check("ports.urls_consistent", SECTION, "S3_ENDPOINT_URL uses S3_PORT and OPENAI_BASE_URL uses LLM_STUB_PORT.", catches="the dashboard calling a port nothing listens on after a port change")

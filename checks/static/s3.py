@@ -29,6 +29,16 @@ def _mentions(text: str, ctx: CheckContext, var: str) -> bool:
     return bool(re.search(rf"\$\{{?{var}\b", text)) or bool(value and value in text)
 
 
+def _call(text: str, operation: str) -> str | None:
+    """The text of one S3 call: from the operation up to the next put-bucket call (max 600 chars)."""
+    match = _op(operation).search(text)
+    if not match:
+        return None
+    rest = text[match.end():match.end() + 600]
+    following = re.search(r"put[-_]bucket", rest)
+    return text[match.start():match.end()] + (rest[: following.start()] if following else rest)
+
+
 def _line(text: str, pattern: re.Pattern[str]) -> int | None:
     match = pattern.search(text)
     return text.count("\n", 0, match.start()) + 1 if match else None
@@ -77,8 +87,8 @@ def bucket_idempotent(ctx: CheckContext):
 @check("s3.versioning", SECTION, "Bucket versioning is enabled.", catches="overwritten or deleted objects unrecoverable (and the lifecycle rule meaningless)")
 def versioning(ctx: CheckContext):
     text, rel = _script(ctx)
-    op = _op("put-bucket-versioning")
-    ok = op.search(text) and re.search(r"""Status\\?["']?\s*[=:]\s*\\?["']?Enabled""", text)
+    call = _call(text, "put-bucket-versioning")
+    ok = call and re.search(r"""Status\\?["']?\s*[=:]\s*\\?["']?Enabled""", call)
     return verdict([] if ok else [("no put-bucket-versioning with Status=Enabled", rel)], "versioning enabled")
 
 
