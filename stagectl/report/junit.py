@@ -5,11 +5,15 @@ in <system-out>. The XML itself is written by the shared `stagectl.junit.junit_x
 
 from __future__ import annotations
 
-from stagectl.errors import ExitCode, StagectlError
+import re
+
+from stagectl.junit import junit_xml
 from stagectl.report.model import Report
 from stagectl.report.store import mask_report
 from stagectl.results import CheckResult
 from stagectl.secrets import Masker
+
+_ROOT_SKIPPED = re.compile(r'(<testsuites\b[^>]*?) skipped="\d+"')
 
 
 def phase_suites(report: Report) -> list[tuple[str, list[CheckResult]]]:
@@ -31,11 +35,8 @@ def phase_suites(report: Report) -> list[tuple[str, list[CheckResult]]]:
 
 def render_junit(report: Report, masker: Masker | None = None) -> str:
     """The JUnit XML document for `report`, with every known secret masked."""
-    try:
-        from stagectl.junit import junit_xml
-    except ModuleNotFoundError as exc:
-        if exc.name != "stagectl.junit":
-            raise
-        raise StagectlError("the JUnit writer (stagectl/junit.py) is not available in this build",
-                            hint="use --format md,html", exit_code=ExitCode.USAGE) from None
-    return junit_xml(phase_suites(mask_report(report, masker)))
+    text = junit_xml(phase_suites(mask_report(report, masker)), name=f"stagectl run {report.run_id}")
+    # The Jenkins/Ant JUnit schema (tests/data/junit/junit-10.xsd) allows `skipped` on <testsuite>
+    # but not on <testsuites>; CI parsers that validate reject the file. Drop it from the root only
+    # (the per-suite counts keep the number) until the shared writer stops emitting it.
+    return _ROOT_SKIPPED.sub(r"\1", text, count=1)
