@@ -8,7 +8,7 @@ from rich.markup import escape
 
 from stagectl import context
 from stagectl.output import console, emit_json
-from stagectl.render import check, committed_project, compare, render, write
+from stagectl.render import committed_project, compare, render, write
 from stagectl.secrets import secret_values
 
 
@@ -31,8 +31,9 @@ def register(app: typer.Typer) -> None:
         mask = _masker(project)
         out_dir = project.render_dir
         label = out_dir.name
+        result = render(project)
         if check_only:
-            diffs = check(project)
+            diffs = compare(result, out_dir)
             if as_json:
                 emit_json({
                     "render_dir": str(out_dir),
@@ -42,7 +43,7 @@ def register(app: typer.Typer) -> None:
                 return 1 if diffs else 0
             out = console()
             if not diffs:
-                out.print(f"{label}/ is up to date ({len(render(project).files)} files)")
+                out.print(f"{label}/ is up to date ({len(result.files)} files)")
                 return 0
             for diff in diffs:
                 out.print(f"[red]{diff.kind}:[/] {escape(label)}/{escape(diff.path)}")
@@ -51,7 +52,6 @@ def register(app: typer.Typer) -> None:
             out.print(f"[red]{label}/ differs from a fresh render[/] — run `stagectl render` (hand edits are overwritten)", soft_wrap=True)
             return 1
 
-        result = render(project)
         changes = compare(result, out_dir)
         write(result, out_dir)
         if as_json:

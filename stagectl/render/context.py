@@ -32,6 +32,7 @@ NOT_FOR_DASHBOARD = frozenset({
 
 _VAR_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _SECTION = re.compile(r"^# ---")
+SECRET_COMMENT = "# SECRET"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +44,7 @@ class EnvLine:
     name: str = ""
     value: str = ""
     secret: bool = False
+    noted: bool = False  # a "# SECRET" comment right above already says it is set at deploy time
 
 
 def _env_lines(example: Path) -> list[EnvLine]:
@@ -58,12 +60,17 @@ def _env_lines(example: Path) -> list[EnvLine]:
             continue
         if not line:
             out.append(EnvLine("blank"))
+        elif line.startswith(SECRET_COMMENT):
+            rest = line.removeprefix(SECRET_COMMENT).lstrip(" —-:").removeprefix("(").removesuffix(")")
+            note = f"{SECRET_COMMENT}: set at deploy time, never committed" + (f"; {rest}" if rest else "")
+            out.append(EnvLine("comment", text=note))
         elif line.startswith("#"):
             out.append(EnvLine("comment", text=line))
         else:
             name = line.split("=", 1)[0].removeprefix("export ").strip()
             secret = is_secret_name(name)
-            out.append(EnvLine("var", name=name, value="" if secret else values[name], secret=secret))
+            noted = bool(out) and out[-1].text.startswith(SECRET_COMMENT)
+            out.append(EnvLine("var", name=name, value="" if secret else values[name], secret=secret, noted=noted))
     return out
 
 

@@ -184,6 +184,10 @@ def test_compose_env_file_has_every_variable_and_empty_secrets(rendered, example
     assert list(parsed) == list(example)
     for name, value in parsed.items():
         assert value == ("" if is_secret_name(name) else example[name]), name
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        if is_secret_name(line.split("=", 1)[0]) and "=" in line and not line.startswith("#"):
+            assert "set at deploy time" in lines[i - 1], line
 
 
 # --- Prometheus, alerts, Grafana --------------------------------------------------------------
