@@ -51,7 +51,10 @@ def parse_ps(text: str) -> dict[str, dict]:
     text = text.strip()
     if not text:
         return {}
-    rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+    if text.startswith("["):
+        rows = json.loads(text)
+    else:
+        rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     return {row["Service"]: row for row in rows}
 
 
@@ -118,7 +121,8 @@ class ComposeBackend:
 
     def _status_of(self, name: str, row: dict | None) -> ServiceStatus:
         svc = self.ctx.stack.services[name]
-        port = next((p.get("PublishedPort") for p in (row or {}).get("Publishers") or [] if p.get("PublishedPort")), svc.port)
+        published = [p["PublishedPort"] for p in (row or {}).get("Publishers") or [] if p.get("PublishedPort")]
+        port = published[0] if published else svc.port
         base = dict(name=name, pid=None, port=port)
         if row is None:
             return ServiceStatus(state="stopped", healthy=False, detail="no container", **base)
@@ -173,17 +177,23 @@ class ComposeBackend:
             if current[n].state in FAILED_STATES:
                 return n
         pending = [n for n in order if n not in ready]
-        deps_ready = [n for n in pending if all(d in ready for d in self.ctx.stack.services[n].depends_on if d in current)]
+        deps = {n: [d for d in self.ctx.stack.services[n].depends_on if d in current] for n in pending}
+        deps_ready = [n for n in pending if all(d in ready for d in deps[n])]
         return (deps_ready or pending or order)[0]
 
     def _unhealthy(self, current: dict[str, ServiceStatus], ready: dict[str, float], why: str) -> UnhealthyError:
         root = self._root_cause(current, ready)
-        pending = ", ".join(f"{n} ({st.state}{': ' + st.detail if st.detail else ''})" for n, st in current.items() if n not in ready)
+        pending = ", ".join(
+            f"{n} ({st.state}{': ' + st.detail if st.detail else ''})" for n, st in current.items() if n not in ready
+        )
         try:
             tail = self.logs(root, tail=self.log_tail)
         except StagectlError as exc:
             tail = f"(logs unavailable: {exc.message})"
-        msg = f"{why}: root cause {root}; not ready: {pending}\n--- last {self.log_tail} log lines of {root} ---\n{tail.rstrip()}"
+        msg = (
+            f"{why}: root cause {root}; not ready: {pending}\n"
+            f"--- last {self.log_tail} log lines of {root} ---\n{tail.rstrip()}"
+        )
         return UnhealthyError(self._mask(msg), hint=f"see `stagectl logs {root}`")
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -197,7 +207,8 @@ class ComposeBackend:
             raise PreflightError("compose backend unavailable: no Docker engine answers", hint=LOCAL_HINT)
         out = str(self._call("version", self.docker.compose.version, PreflightError))
         if " v1." in out or " 1." in out:
-            raise PreflightError(f"compose backend unavailable: Compose v2 plugin missing (found {out.strip()!r})", hint=LOCAL_HINT)
+            found = f"compose backend unavailable: Compose v2 plugin missing (found {out.strip()!r})"
+            raise PreflightError(found, hint=LOCAL_HINT)
         return {}  # images provide every optional service, so none is skipped
 
     def up(self, *, wait_timeout: float) -> UpResult:
@@ -213,7 +224,8 @@ class ComposeBackend:
             except UnhealthyError as exc:  # e.g. "dependency failed to start": find whose fault
                 rows = self._ps()
                 current = {n: self._status_of(n, rows.get(n)) for n in self.services}
-                raise self._unhealthy(current, {n: 0.0 for n, st in current.items() if st.healthy}, exc.message) from None
+                ready = {n: 0.0 for n, st in current.items() if st.healthy}
+                raise self._unhealthy(current, ready, exc.message) from None
             statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout)
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
@@ -236,12 +248,16 @@ class ComposeBackend:
         """The service's container log (last `tail` lines), secrets masked."""
         self._require(service)
         if follow:
-            raise StagectlError("the compose backend cannot follow logs", hint=f"run `docker compose -p {self.ctx.stack.project} logs -f {service}`")
-        text = self._call("logs", lambda: self.docker.compose.logs(services=[service], tail=None if tail is None else str(tail), no_log_prefix=True), StagectlError)
+            hint = f"run `docker compose -p {self.ctx.stack.project} logs -f {service}`"
+            raise StagectlError("the compose backend cannot follow logs", hint=hint)
+        lines = None if tail is None else str(tail)
+        text = self._call(
+            "logs", lambda: self.docker.compose.logs(services=[service], tail=lines, no_log_prefix=True), StagectlError
+        )
         return self._mask(str(text))
 
     def signal(self, service: str, sig: int) -> None:
-        """SIGSTOP → pause, SIGCONT → unpause, SIGTERM → stop (grace period from the compose file), else kill -s."""
+        """SIGSTOP → pause, SIGCONT → unpause, SIGTERM → stop (with the file's grace period), else kill -s."""
         self._require(service)
         compose = self.docker.compose
         actions = {
@@ -272,9 +288,15 @@ class ComposeBackend:
         """`compose down --remove-orphans` (`--volumes` only when asked); idempotent; reports leftovers."""
         before = sorted(self._ps(TeardownError))
         grace = max((s.stop_grace_period for s in self.ctx.stack.services.values()), default=10.0)
-        self._call("down", lambda: self.docker.compose.down(remove_orphans=True, volumes=volumes, timeout=math.ceil(grace), quiet=True), TeardownError)
+        compose = self.docker.compose
+        self._call(
+            "down",
+            lambda: compose.down(remove_orphans=True, volumes=volumes, timeout=math.ceil(grace), quiet=True),
+            TeardownError,
+        )
         leftovers = sorted(self._ps(TeardownError))
-        return DownResult(stopped=[n for n in before if n not in leftovers], killed=[], leftovers=leftovers, volumes_removed=volumes)
+        stopped = [n for n in before if n not in leftovers]
+        return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
 
 
 def engine_answers(client_call: Sequence[str] = ("docker",)) -> str | None:
