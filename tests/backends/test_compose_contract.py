@@ -128,7 +128,14 @@ def test_up_argv_uses_file_env_file_project_and_no_wait_flag(fake):
     backend = fake.backend()
     backend.up(wait_timeout=5)
     up = next(a for a in fake.calls() if "up" in a)
-    expected_prefix = ["compose", "--file", str(backend.compose_file), "--env-file", str(fake.root / "compose" / ".env.staging"), "--env-file", str(fake.root / ".env.staging"), "--project-name", "ct-proj", "up"]
+    expected_prefix = [
+        "compose",
+        "--file", str(backend.compose_file),
+        "--env-file", str(fake.root / "compose" / ".env.staging"),  # rendered, non-secret values first
+        "--env-file", str(fake.root / ".env.staging"),  # the real one (secrets) wins
+        "--project-name", "ct-proj",
+        "up",
+    ]
     assert up[: len(expected_prefix)] == expected_prefix
     assert "--detach" in up and "--wait" not in up
     backend.down()
@@ -197,7 +204,12 @@ def test_wait_engine_runs_on_an_injected_clock_and_is_bounded_in_polls(fake):
 
 @pytest.mark.parametrize(
     ("sig", "expected"),
-    [(signal.SIGSTOP, ["pause", "db"]), (signal.SIGCONT, ["unpause", "db"]), (signal.SIGTERM, ["stop", "db"]), (signal.SIGKILL, ["kill", "--signal", "SIGKILL", "db"])],
+    [
+        (signal.SIGSTOP, ["pause", "db"]),
+        (signal.SIGCONT, ["unpause", "db"]),
+        (signal.SIGTERM, ["stop", "db"]),
+        (signal.SIGKILL, ["kill", "--signal", "SIGKILL", "db"]),
+    ],
 )
 def test_signal_maps_to_compose_commands(fake, sig, expected):
     fake.script()

@@ -49,7 +49,8 @@ def test_auto_picks_local_when_the_docker_client_cannot_run(fake):
 
 
 def test_auto_picks_local_when_the_engine_refuses(fake):
-    fake.script(rules=[{"match": ["version"], "responses": [{"stderr": "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?", "rc": 1}]}])
+    refused = {"stderr": "Cannot connect to the Docker daemon at unix:///x.sock. Is the docker daemon running?", "rc": 1}
+    fake.script(rules=[{"match": ["version"], "responses": [refused]}])
     assert resolve_backend_name("auto", docker=FAKE_CLIENT) == ("local", "compose backend unavailable: no Docker engine answers")
 
 
