@@ -202,3 +202,19 @@ def test_secrets_never_printed(project):  # row 24
     result = project.run("up")
     assert result.code == 3
     assert "sk-canary-123" not in result.out + result.err
+
+
+def test_signal_and_restart_one_service_through_the_backend_api(project):  # chaos restore path
+    from stagectl.backends.local import from_project
+    from stagectl.config.loader import load_project
+
+    project.write({"a": project.service("a"), "b": project.service("b", depends_on=["a"])})
+    assert project.run("up", "--wait-timeout", "15").code == 0
+    backend = from_project(load_project(project.dir))
+    first = project.pid("a")
+    project.pidfile("a").unlink()
+    backend.signal("a", signal.SIGTERM)
+    eventually(lambda: {r.name: r.state for r in backend.status(probe=False)}["a"] == "exited")
+    row = backend.start("a", wait_timeout=10)
+    assert row.state == "healthy" and row.pid != first and row.pid == project.pid("a")
+    assert project.run("down").code == 0

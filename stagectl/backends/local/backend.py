@@ -22,7 +22,7 @@ import psutil
 import stagectl
 from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
 from stagectl.backends.local.preflight import check_ports, plan_services
-from stagectl.backends.local.runners import PG_USER, check_reachable_by
+from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
@@ -198,7 +198,8 @@ class LocalBackend:
                 continue
             healthy = rec.get("phase") == "healthy"
             if probe:
-                healthy = build_probe(svc.healthcheck, port=svc.port, env=self.ctx.env)().ok
+                healthy = build_probe(svc.healthcheck, port=svc.port, env=self.ctx.env,
+                                      headers=probe_headers(svc, self.ctx.env))().ok
             rows.append(ServiceStatus(name, "healthy" if healthy else "unhealthy" if probe else "running", healthy,
                                       pid, svc.port, rec.get("ready_s"), rec.get("last_probe", "")))
         return rows
@@ -218,7 +219,26 @@ class LocalBackend:
         os.killpg(rec["pgid"], sig)
 
     def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
-        raise StagectlError("restarting one service is not supported by the local backend yet; run `stagectl up`")
+        """Ask the supervisor (the children's parent, so PDEATHSIG stays right) to restart one
+        stopped service, and wait until it is healthy. Raises UnhealthyError."""
+        state = self.store.read() or {}
+        if not owner_alive(state) or state.get("phase") != "up":
+            raise StagectlError("the stack is not up; run `stagectl up`")
+        if service not in state.get("services", {}):
+            raise StagectlError(f"service {service!r} is not part of the running stack")
+        request_id = uuid.uuid4().hex[:8]
+        control = self.ctx.state_dir / "run" / "control.json"
+        control.write_text(json.dumps({"id": request_id, "start": service, "wait_timeout": wait_timeout}))
+        os.kill(state["owner_pid"], signal.SIGUSR1)
+        deadline = time.monotonic() + wait_timeout + 15
+        while time.monotonic() < deadline:
+            answer = (self.store.read() or {}).get("control") or {}
+            if answer.get("id") == request_id:
+                if not answer.get("ok"):
+                    raise UnhealthyError(f"{service}: restart failed: {answer.get('detail')}")
+                return next(row for row in self.status() if row.name == service)
+            time.sleep(0.05)
+        raise UnhealthyError(f"{service}: no answer from the supervisor within {wait_timeout + 15:.0f}s")
 
     # --- down --------------------------------------------------------------------------------------
     def down(self, *, volumes: bool = False) -> DownResult:

@@ -160,9 +160,14 @@ def _llm_stub(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     key = ctx.env.get("OPENAI_API_KEY", "")
     launch = _python_module("inventario_dashboard.llm_stub", svc, ctx, {**base_env, "OPENAI_API_KEY": key},
                             "--host", "127.0.0.1", "--port", str(svc.port))
-    if key:
-        launch.probe_headers = {"Authorization": f"Bearer {key}"}
+    launch.probe_headers = probe_headers(svc, ctx.env)
     return launch
+
+
+def probe_headers(svc: Service, env: Mapping[str, str]) -> dict[str, str]:
+    """Headers a service's http probe needs: the LLM stand-in wants the Bearer key on /v1."""
+    key = env.get("OPENAI_API_KEY", "")
+    return {"Authorization": f"Bearer {key}"} if svc.runner == "llm_stub" and key else {}
 
 
 def _postgres_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:

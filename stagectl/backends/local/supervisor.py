@@ -17,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +56,7 @@ class Supervisor:
         self.launches: dict[str, Launch] = {}
         self.start_order: list[str] = []
         self.stop_requests = 0
+        self.restart_requested = False
         self.spawner = Spawner()
 
     # --- signals -------------------------------------------------------------------------------
@@ -64,6 +66,7 @@ class Supervisor:
     def install_signals(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._on_signal)
+        signal.signal(signal.SIGUSR1, self._on_restart_request)  # served by hold() once the stack is up
 
     # --- starting ------------------------------------------------------------------------------
     def _log_path(self, name: str) -> Path:
@@ -77,7 +80,8 @@ class Supervisor:
             popen = self.spawner.spawn(argv=launch.argv, env=launch.env, log_path=self._log_path(name),
                                        run_id=self.run_id, cwd=launch.cwd, user=launch.user, death_signal=death)
             self.popens[name] = popen
-            self.start_order.append(name)
+            if name not in self.start_order:
+                self.start_order.append(name)
             try:
                 created = psutil.Process(popen.pid).create_time()
             except psutil.Error:
@@ -155,10 +159,43 @@ class Supervisor:
         self.store.update(lambda s: s.update(error=error))
 
     # --- running and stopping ----------------------------------------------------------------------
+    def _on_restart_request(self, signum, _frame) -> None:
+        self.restart_requested = True
+
+    def restart(self, name: str, wait_timeout: float) -> dict:
+        """(Re)start one service whose dependencies are up (chaos restore); wait for its health."""
+        popen = self.popens.get(name)
+        if popen is not None and popen.poll() is None:
+            return {"ok": True, "detail": "already running"}
+        launch = self.launches[name]
+        svc = self.stack.services[name]
+        target = Target(name, svc.healthcheck, self._probe(name, launch), self._starter(name, launch), [], describe_exit)
+        outcome = WaitEngine([target], timeout=wait_timeout, on_change=self._on_change,
+                             should_stop=lambda: self.stop_requests > 0).run()
+        progress = outcome.services[name]
+        return {"ok": outcome.ok, "detail": progress.detail or progress.last_probe, "ready_s": progress.ready_s}
+
+    def _serve_control(self) -> None:
+        """Handle `LocalBackend.start` requests: run/control.json, announced by SIGUSR1."""
+        self.restart_requested = False
+        path = self.ctx.state_dir / "run" / "control.json"
+        try:
+            request = json.loads(path.read_text(encoding="utf-8"))
+            path.unlink()
+        except (OSError, json.JSONDecodeError):
+            return
+        try:
+            answer = self.restart(request["start"], float(request.get("wait_timeout", 60)))
+        except Exception as exc:  # answered to the CLI, never kills the supervisor
+            answer = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        self.store.update(lambda s: s.update(control={"id": request.get("id"), **answer}))
+
     def hold(self) -> None:
         """Watch the children until asked to stop: record exits, keep logs bounded."""
         reported: set[str] = set()
         while self.stop_requests == 0:
+            if self.restart_requested:
+                self._serve_control()
             for name, popen in self.popens.items():
                 code = popen.poll()
                 if code is not None and name not in reported:
@@ -190,10 +227,20 @@ class Supervisor:
         self.store.update(lambda s: s.update(phase="stopped", escaped=escaped))
 
 
+def _preimport() -> None:
+    """Import the probe/S3 client libraries while the services start (not on the critical path)."""
+    import contextlib
+
+    for module in ("psycopg", "redis", "boto3", "stagectl.s3init"):
+        with contextlib.suppress(ImportError):
+            __import__(module)
+
+
 def main(argv: list[str]) -> int:
     state_dir = Path(argv[1])
     sup = Supervisor(state_dir)
     sup.install_signals()
+    threading.Thread(target=_preimport, daemon=True).start()
     me = psutil.Process()
     sup.store.update(lambda s: s.update(owner_pid=me.pid, owner_create_time=me.create_time(), phase="starting"))
     ok = False
