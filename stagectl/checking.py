@@ -537,5 +537,8 @@ if __name__ == "__main__":
     if sys.argv[1:] != ["--catalogue"]:
         print("usage: python -m stagectl.checking --catalogue", file=sys.stderr)
         sys.exit(2)
-    load_builtin_checks()
-    sys.stdout.write(catalogue_markdown())
+    # Run as __main__, this module is a second copy; the checks register with stagectl.checking.
+    from stagectl import checking
+
+    checking.load_builtin_checks()
+    sys.stdout.write(checking.catalogue_markdown())
