@@ -13,11 +13,14 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from compose_spec import PyCompose
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from stagectl.config.envfile import parse_env_file
+from stagectl.config.envfile import parse_env_file, parse_env_text
 from stagectl.config.interpolate import interpolate_tree
 from stagectl.errors import ConfigError
 from stagectl.render import check, committed_project, render, write
+from stagectl.render.engine import _dotenv
 from stagectl.secrets import is_secret_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -366,3 +369,13 @@ def test_render_check_diff_masks_secrets_pasted_into_compose(repo_copy, capsys):
     result = _stagectl(repo_copy, "render", "--check", capsys=capsys)
     assert result.returncode == 1
     assert CANARY not in result.stdout + result.stderr and "****" in result.stdout
+
+
+# --- value quoting ----------------------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(st.characters(min_codepoint=32, max_codepoint=0x2FF, blacklist_characters="$"), max_size=40))
+def test_dotenv_quoting_reads_back_unchanged(value):
+    (var,) = parse_env_text(f"NAME={_dotenv(value)}\n")
+    assert var.value == value
