@@ -9,7 +9,9 @@ import os
 import signal
 import socket
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -134,6 +136,23 @@ def project(tmp_path: Path):
     root.mkdir()
     proj = Project(root, uuid.uuid4().hex)
     yield proj
+    _kill_orphans(proj)
+
+
+@pytest.fixture
+def open_project():
+    """A project in a directory the `postgres` user can traverse (pytest's tmp dirs are 0700)."""
+    root = Path(tempfile.mkdtemp(prefix="stagectl-rel-"))
+    root.chmod(0o755)
+    proj = Project(root, uuid.uuid4().hex)
+    yield proj
+    try:
+        _kill_orphans(proj)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _kill_orphans(proj: Project) -> None:
     leftovers = marked_pids(MARKER, proj.test_id)
     for pid in leftovers:  # one bad test must not poison the others
         try:

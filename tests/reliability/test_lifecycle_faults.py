@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -217,4 +218,16 @@ def test_signal_and_restart_one_service_through_the_backend_api(project):  # cha
     eventually(lambda: {r.name: r.state for r in backend.status(probe=False)}["a"] == "exited")
     row = backend.start("a", wait_timeout=10)
     assert row.state == "healthy" and row.pid != first and row.pid == project.pid("a")
+    assert project.run("down").code == 0
+
+
+def test_chatty_service_log_stays_bounded(project):  # row 40
+    limit = 256 * 1024
+    project.write({"a": project.service("a", "--spew-mb", "2", "--healthy-after", "1")})
+    result = project.run("up", "--wait-timeout", "15", env=project.env(STAGECTL_LOG_MAX_BYTES=str(limit)))
+    assert result.code == 0, result.err
+    log = project.state_dir / "logs" / "a.log"
+    time.sleep(1.5)  # ~3 MB written by now
+    assert log.stat().st_size <= limit + 2 * 1024 * 1024 * 0.3  # limit + what one check interval can add
+    assert Path(f"{log}.1").is_file() and Path(f"{log}.1").stat().st_size <= limit
     assert project.run("down").code == 0

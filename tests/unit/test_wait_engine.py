@@ -124,3 +124,29 @@ def test_deadlines_never_use_wall_clock():
     import stagectl.health.wait as wait
 
     assert "time.time(" not in pathlib.Path(wait.__file__).read_text()
+
+
+def test_hanging_probe_does_not_delay_noticing_a_crash():  # row 4, with real threads and clock
+    import concurrent.futures
+    import time
+
+    class Proc:
+        def __init__(self, exit_after):
+            self.born, self.exit_after = time.monotonic(), exit_after
+
+        def exit_status(self):
+            return 1 if self.exit_after is not None and time.monotonic() - self.born > self.exit_after else None
+
+    def hanging_probe():
+        time.sleep(1.5)  # a probe is bounded by its own timeout; here it is longer than the test budget
+        return ProbeResult(False, "timed out")
+
+    hc = Healthcheck(probe="http", start_period=60)
+    hang = Target("hang", hc, hanging_probe, lambda: Proc(None))
+    crash = Target("crash", hc, lambda: ProbeResult(False, "refused"), lambda: Proc(0.2))
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        started = time.monotonic()
+        out = WaitEngine([hang, crash], timeout=10, executor=pool).run()
+        elapsed = time.monotonic() - started
+    assert out.root_cause == "crash" and out.reason == "crashed"
+    assert elapsed < 1.0

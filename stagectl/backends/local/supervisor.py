@@ -27,7 +27,7 @@ from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
 from stagectl.health.wait import Target, WaitEngine
-from stagectl.process import Spawner, describe_exit, stop_group, sweep_run_id, tail_lines, truncate_log
+from stagectl.process import LOG_LIMIT_BYTES, Spawner, describe_exit, stop_group, sweep_run_id, tail_lines, truncate_log
 from stagectl.state import StateStore
 
 PLAN_NAME = "plan.json"
@@ -191,7 +191,7 @@ class Supervisor:
         self.store.update(lambda s: s.update(control={"id": request.get("id"), **answer}))
 
     def hold(self) -> None:
-        """Watch the children until asked to stop: record exits, keep logs bounded."""
+        """Watch the children until asked to stop: record exits, serve restart requests."""
         reported: set[str] = set()
         while self.stop_requests == 0:
             if self.restart_requested:
@@ -203,8 +203,16 @@ class Supervisor:
                     self.store.update_service(name, phase="exited", detail=describe_exit(code))
                 if code is None and name in reported:  # restarted
                     reported.discard(name)
-                truncate_log(self._log_path(name))
             time.sleep(0.1)
+
+    def keep_logs_bounded(self) -> None:
+        """Copy-truncate every service log past the limit, during the wait too (a chatty service
+        must not fill the disk). Runs in a daemon thread for the supervisor's whole life."""
+        limit = int(os.environ.get("STAGECTL_LOG_MAX_BYTES", LOG_LIMIT_BYTES))
+        while True:
+            for name in list(self.popens):
+                truncate_log(self._log_path(name), limit)
+            time.sleep(0.2)
 
     def teardown(self) -> None:
         """Stop in reverse dependency waves; services within a wave stop in parallel."""
@@ -241,6 +249,7 @@ def main(argv: list[str]) -> int:
     sup = Supervisor(state_dir)
     sup.install_signals()
     threading.Thread(target=_preimport, daemon=True).start()
+    threading.Thread(target=sup.keep_logs_bounded, daemon=True).start()
     me = psutil.Process()
     sup.store.update(lambda s: s.update(owner_pid=me.pid, owner_create_time=me.create_time(), phase="starting"))
     ok = False
