@@ -145,6 +145,10 @@ def anchor(phase: str, check_id: str) -> str:
     return f"ev-{phase}-" + re.sub(r"[^a-z0-9]+", "-", check_id.lower()).strip("-")
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def _matches(check: CheckResult, patterns: tuple[str, ...]) -> bool:
     keys = (check.id.lower(), check.section.lower())
     return any(fnmatchcase(k, p.lower()) for k in keys for p in patterns)
@@ -168,13 +172,13 @@ def evaluate_item(report: Report, item: Item, number: str) -> ItemResult:
         return ItemResult(number, item.text, "not_verified", False, f"{ev.phase} {phase.status}: {phase.reason or ''}".strip(), matched, ev.phase)
     if len(decisive) < ev.min_count:
         if decisive:
-            why = f"{len(decisive)} passing checks, {ev.min_count} needed"
+            why = f"{_n(len(decisive), 'passing check')}, {ev.min_count} needed"
         elif matched:
             why = f"skipped: {matched[0].message}"
         else:
             why = "no matching check in the report"
         return ItemResult(number, item.text, "not_verified", False, why, matched, ev.phase)
-    return ItemResult(number, item.text, "verified", False, f"{len(decisive)} checks passed", matched, ev.phase)
+    return ItemResult(number, item.text, "verified", False, f"{_n(len(decisive), 'check')} passed", matched, ev.phase)
 
 
 def evaluate(report: Report) -> list[tuple[str, list[ItemResult]]]:

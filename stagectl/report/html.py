@@ -61,4 +61,6 @@ def render_html(report: Report, masker: Masker | None = None) -> str:
         versions=sorted(report.service_versions.items()),
         roles=SIGN_OFF_ROLES,
         summary=report.summary(),
+        failures=[(n, c) for n, p in phases.items() for c in p.all_checks() if c.status in ("fail", "error")],
+        stopped=[(n, p) for n, p in phases.items() if p.status in ("aborted", "interrupted", "error")],
     )
