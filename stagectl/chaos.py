@@ -1,0 +1,399 @@
+"""Chaos scenarios: break dependencies of the running stack and check the dashboard degrades as
+CONTRACT.md §4–§5 say, enforces it on its endpoints, and recovers.
+
+The expectation is computed by stagectl's *own* copy of the contract tables (weights and
+thresholds from the project env), never by importing the dashboard: a dashboard with a wrong level
+table must fail here. The expectation is pure (unit-tested against CONTRACT.md's rows); the HTTP
+side lives in stagectl.chaos_probe, the run loop in `run_chaos` below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import itertools
+from collections.abc import Mapping
+
+from stagectl.errors import ConfigError
+
+SERVICES = ("database", "openai", "redis", "s3")
+LEVELS = ("OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY")  # best to worst
+
+# CONTRACT.md §5, copied on purpose. feature → (worst level it works at, services it needs,
+# whether one of them suffices, the feature-flag variable that can switch it off).
+FEATURES: dict[str, tuple[str, tuple[str, ...], bool, str | None]] = {
+    "inventory_management": ("MINIMAL", ("database",), False, None),
+    "ai_recommendations": ("DEGRADED", ("openai", "database"), False, "FEATURE_AI_ENABLED"),
+    "real_time_updates": ("DEGRADED", ("redis",), False, "FEATURE_REALTIME_ENABLED"),
+    "redis_cache": ("DEGRADED", ("redis",), False, "FEATURE_CACHE_ENABLED"),
+    "session_storage": ("LIMITED", ("redis",), False, None),
+    "rate_limiting": ("DEGRADED", ("redis",), False, None),
+    "s3_uploads": ("OPTIMAL", ("s3",), False, "FEATURE_S3_ENABLED"),
+    "file_storage": ("DEGRADED", ("s3",), False, "FEATURE_S3_ENABLED"),
+    "image_processing": ("OPTIMAL", ("s3",), False, "FEATURE_S3_ENABLED"),
+    "backup_operations": ("OPTIMAL", ("s3", "database"), False, "FEATURE_S3_ENABLED"),
+    "full_ai_pipeline": ("DEGRADED", ("openai", "database"), False, "FEATURE_AI_ENABLED"),
+    "advanced_analytics": ("DEGRADED", ("database",), False, "FEATURE_ANALYTICS_ENABLED"),
+    "real_time_inventory": ("DEGRADED", ("redis", "database"), False, "FEATURE_REALTIME_ENABLED"),
+    "basic_analytics": ("LIMITED", ("database",), False, "FEATURE_ANALYTICS_ENABLED"),
+    "read_only_access": ("EMERGENCY", ("database", "redis"), True, None),
+    "minimal_access": ("EMERGENCY", (), False, None),
+}
+_THRESHOLD_VARS = ("OPTIMAL_THRESHOLD", "DEGRADED_THRESHOLD", "LIMITED_THRESHOLD", "MINIMAL_THRESHOLD")
+_TRUE = ("1", "true", "yes", "on")
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name)
+    if value is None or not str(value).strip():
+        raise ConfigError(f"{name} is not set; chaos needs it to compute the expected level",
+                          hint="see .env.staging.example")
+    return str(value).strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class LevelTable:
+    """The contract's scoring rules with this project's numbers."""
+
+    weights: dict[str, float]
+    thresholds: tuple[float, float, float, float]  # optimal, degraded, limited, minimal
+    flags: dict[str, bool]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "LevelTable":
+        """SERVICE_WEIGHTS, the four *_THRESHOLD and the FEATURE_* flags; ConfigError when malformed."""
+        weights: dict[str, float] = {}
+        raw = _required(env, "SERVICE_WEIGHTS")
+        try:
+            for item in raw.split(","):
+                name, _, number = item.partition(":")
+                weights[name.strip()] = float(number)
+            thresholds = tuple(float(_required(env, v)) for v in _THRESHOLD_VARS)
+        except ValueError as exc:
+            raise ConfigError(f"bad SERVICE_WEIGHTS or threshold: {exc}") from None
+        if set(weights) != set(SERVICES):
+            raise ConfigError(f"SERVICE_WEIGHTS must name exactly {', '.join(SERVICES)}; got {raw!r}")
+        flag_vars = {flag for *_, flag in FEATURES.values() if flag}
+        flags = {var: str(env.get(var, "true")).strip().lower() in _TRUE for var in flag_vars}
+        return cls(weights, thresholds, flags)  # type: ignore[arg-type]
+
+    def score(self, down: frozenset[str]) -> float:
+        return sum(w for name, w in self.weights.items() if name not in down)
+
+    def level(self, down: frozenset[str]) -> str:
+        score, (optimal, degraded, limited, minimal) = self.score(down), self.thresholds
+        if score >= optimal and not down:
+            return "OPTIMAL"
+        for name, bound in (("DEGRADED", degraded), ("LIMITED", limited), ("MINIMAL", minimal)):
+            if score >= bound:
+                return name
+        return "EMERGENCY"
+
+    def features(self, down: frozenset[str]) -> dict[str, bool]:
+        level = LEVELS.index(self.level(down))
+        out = {}
+        for name, (worst, needs, any_of, flag) in FEATURES.items():
+            ups = [service not in down for service in needs]
+            services_ok = (any(ups) if any_of else all(ups)) if needs else True
+            flag_ok = flag is None or self.flags[flag]
+            out[name] = level <= LEVELS.index(worst) and services_ok and flag_ok
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Expectation:
+    down: frozenset[str]
+    score: float
+    level: str
+    features: dict[str, bool]
+
+
+def expect(down: frozenset[str] | set[str], table: LevelTable) -> Expectation:
+    """What CONTRACT.md §4–§5 say the dashboard must show with `down` services down."""
+    down = frozenset(down)
+    unknown = down - set(SERVICES)
+    if unknown:
+        raise ConfigError(f"unknown service(s) {', '.join(sorted(unknown))}; known: {', '.join(SERVICES)}")
+    return Expectation(down, table.score(down), table.level(down), table.features(down))
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    """One chaos scenario: which services go down and how (a fault per service)."""
+
+    name: str
+    faults: tuple[tuple[str, str], ...]  # (contract service, fault name)
+    hold_breaker_open: str | None = None  # keep the fault until this service's breaker is OPEN
+
+    @property
+    def down(self) -> frozenset[str]:
+        return frozenset(service for service, _ in self.faults)
+
+
+def quick_scenarios() -> list[Scenario]:
+    """The seed's four failure modes plus one hung (frozen) dependency."""
+    return [
+        Scenario("database-down", (("database", "stop"),)),
+        Scenario("redis-down-cache-bypass", (("redis", "stop"),)),
+        Scenario("s3-down-fallback", (("s3", "stop"),)),
+        Scenario("openai-breaker-open", (("openai", "error"),), hold_breaker_open="openai"),
+        Scenario("redis-frozen", (("redis", "freeze"),)),
+    ]
+
+
+def matrix_scenarios() -> list[Scenario]:
+    """All 16 up/down combinations; openai goes down through the stub's error mode, the rest stop."""
+    out = []
+    for size in range(len(SERVICES) + 1):
+        for combo in itertools.combinations(SERVICES, size):
+            faults = tuple((s, "error" if s == "openai" else "stop") for s in combo)
+            out.append(Scenario("matrix:" + ("+".join(combo) or "none"), faults))
+    return out
+
+
+SCENARIO_SETS = {"quick": quick_scenarios, "matrix": matrix_scenarios}
+
+
+# --- running -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class ScenarioResult:
+    """One scenario's outcome (the --json row)."""
+
+    name: str
+    down: list[str]
+    faults: dict[str, str]
+    expected_level: str
+    expected_score: float
+    observed_level: str | None = None
+    observed_score: float | None = None
+    features_ok: bool = False
+    feature_mismatches: dict[str, dict[str, bool | None]] = dataclasses.field(default_factory=dict)
+    enforcement: list[str] = dataclasses.field(default_factory=list)
+    breakers: dict[str, str] = dataclasses.field(default_factory=dict)
+    breaker_opened: bool | None = None
+    time_to_degrade_s: float | None = None
+    time_to_recover_s: float | None = None
+    restored: bool = False
+    status: str = "fail"  # pass | fail | skip
+    detail: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """Bounds of every wait, derived from the live probe interval and the project env."""
+
+    interval: float
+    probe_timeout: float
+    recovery_checks: int
+    poll: float = 0.1
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], interval: float) -> "Timing":
+        return cls(interval, float(env.get("HEALTH_CHECK_TIMEOUT") or 3),
+                   int(env.get("DEGRADATION_RECOVERY_CHECKS") or 2))
+
+    @property
+    def round_s(self) -> float:  # one evaluation: probes (at most their timeout) + the pause
+        return self.interval + self.probe_timeout
+
+    @property
+    def degrade_timeout(self) -> float:
+        return 2 * self.round_s + 5
+
+    def breaker_timeout(self, threshold: int) -> float:
+        return (threshold + 1) * self.round_s + 5
+
+    def recover_timeout(self, breaker_recovery_s: float = 0.0) -> float:
+        return breaker_recovery_s + (self.recovery_checks + 2) * self.round_s + 10
+
+
+def observed_down(health: dict) -> frozenset[str]:
+    return frozenset(n for n, s in (health.get("services") or {}).items() if s.get("status") == "down")
+
+
+def _matches(health: dict | None, exp: Expectation) -> bool:
+    return bool(health) and health.get("degradation_level") == exp.level \
+        and abs(float(health.get("health_score") or -1) - exp.score) < 1e-6 and observed_down(health) == exp.down
+
+
+class ChaosRunner:
+    """Runs scenarios against a running stack: inject, observe, check, restore, observe recovery."""
+
+    def __init__(self, target, dashboard, table: LevelTable, timing: Timing,
+                 clock=None, sleep=None):
+        import time
+
+        self.target, self.dashboard, self.table, self.timing = target, dashboard, table, timing
+        self.clock, self.sleep = clock or time.monotonic, sleep or time.sleep
+
+    def _wait(self, done, timeout: float, give_up=None) -> tuple[dict | None, float | None]:
+        """Poll /health until `done(health)`; (last health, seconds) — seconds None on timeout."""
+        start = self.clock()
+        health = None
+        while self.clock() - start < timeout:
+            health = self.dashboard.health()
+            if done(health):
+                return health, round(self.clock() - start, 3)
+            if give_up and give_up(health):
+                break
+            self.sleep(self.timing.poll)
+        return health, None
+
+    def _wrong_level_settled(self, exp: Expectation):
+        """True once the right services have been down for two rounds but the level is still wrong:
+        worsening applies at once, so waiting longer cannot help (a wrong level table)."""
+        since: list[float] = []
+
+        def check(health: dict | None) -> bool:
+            if not health or observed_down(health) != exp.down:
+                since.clear()
+                return False
+            since.append(since[0] if since else self.clock())
+            return self.clock() - since[0] > 2 * self.timing.interval + 1
+
+        return check
+
+    def run_one(self, scenario: Scenario) -> ScenarioResult:
+        from stagectl.faults import injected
+
+        exp = expect(scenario.down, self.table)
+        result = ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level, exp.score)
+        self.dashboard.scenario = scenario.name
+        self.dashboard.new_identity()
+        problems: list[str] = []
+        try:
+            with contextlib.ExitStack() as faults:
+                for service, fault in scenario.faults:
+                    faults.enter_context(injected(fault, self.target, service))
+                health, result.time_to_degrade_s = self._wait(
+                    lambda h: _matches(h, exp), self.timing.degrade_timeout, self._wrong_level_settled(exp))
+                if scenario.hold_breaker_open:
+                    health = self._hold_until_open(scenario.hold_breaker_open, health, result)
+                self._record(health, exp, result)
+                result.enforcement = self.dashboard.check_enforcement(exp.features)
+            result.restored = True
+        except Exception as exc:  # a fault or its restore failed: reported, the run goes on or stops
+            problems.append(f"{type(exc).__name__}: {exc}")
+        if result.restored:
+            recovery = _open_breaker_recovery(self.dashboard.health() or {})
+            _, result.time_to_recover_s = self._wait(lambda h: _matches(h, expect(frozenset(), self.table)),
+                                                     self.timing.recover_timeout(recovery))
+            if result.time_to_recover_s is None:
+                problems.append("did not recover to OPTIMAL in time")
+        ok = (result.observed_level == exp.level and result.observed_score == exp.score and result.features_ok
+              and not result.enforcement and result.restored and result.time_to_recover_s is not None
+              and result.breaker_opened is not False)
+        result.status = "pass" if ok and not problems else "fail"
+        result.detail = "; ".join(problems + result.enforcement)
+        return result
+
+    def _hold_until_open(self, service: str, health: dict | None, result: ScenarioResult) -> dict | None:
+        threshold = int((((health or {}).get("services") or {}).get(service, {}).get("circuit_breaker") or {})
+                        .get("failure_threshold") or 5)
+        health, seconds = self._wait(lambda h: _breaker(h, service) == "open",
+                                     self.timing.breaker_timeout(threshold))
+        result.breaker_opened = seconds is not None
+        return health
+
+    def _record(self, health: dict | None, exp: Expectation, result: ScenarioResult) -> None:
+        if not health:
+            return
+        result.observed_level = health.get("degradation_level")
+        result.observed_score = health.get("health_score")
+        observed = health.get("features") or {}
+        result.feature_mismatches = {name: {"expected": want, "observed": observed.get(name)}
+                                     for name, want in exp.features.items() if observed.get(name) != want}
+        result.features_ok = not result.feature_mismatches and set(observed) == set(exp.features)
+        result.breakers = {name: _breaker(health, name) for name in SERVICES}
+
+
+def _breaker(health: dict | None, service: str) -> str | None:
+    return ((((health or {}).get("services") or {}).get(service) or {}).get("circuit_breaker") or {}).get("state")
+
+
+def _open_breaker_recovery(health: dict) -> float:
+    """Seconds an OPEN breaker holds before its half-open trial (0 when none is open)."""
+    waits = [float(s["circuit_breaker"].get("recovery_timeout_s") or 0)
+             for s in (health.get("services") or {}).values()
+             if (s.get("circuit_breaker") or {}).get("state") in ("open", "half_open")]
+    return max(waits, default=0.0)
+
+
+@dataclasses.dataclass
+class ChaosRun:
+    """Everything `stagectl chaos --json` prints."""
+
+    scenarios: list[ScenarioResult]
+    timeline: list[dict]
+    interval_s: float
+    wall_s: float
+    final_healthy: bool
+    final_detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.final_healthy and all(r.status == "pass" for r in self.scenarios)
+
+    def to_dict(self) -> dict:
+        counts = {s: sum(r.status == s for r in self.scenarios) for s in ("pass", "fail", "skip")}
+        return {"scenarios": [r.to_dict() for r in self.scenarios],
+                "summary": {"passed": counts["pass"], "failed": counts["fail"], "skipped": counts["skip"],
+                            "total": len(self.scenarios), "ok": self.ok, "wall_s": self.wall_s,
+                            "health_check_interval_s": self.interval_s, "final_healthy": self.final_healthy,
+                            "final_detail": self.final_detail},
+                "timeline": self.timeline}
+
+    def check_results(self) -> list:
+        """The scenarios as shared CheckResults (section "chaos") for reports."""
+        from stagectl.results import CheckResult
+
+        out = [CheckResult(f"chaos.{r.name}", "chaos", r.status,  # type: ignore[arg-type]
+                           f"down={'+'.join(r.down) or 'none'}: expected {r.expected_level} ({r.expected_score:g}), "
+                           f"observed {r.observed_level} ({r.observed_score}); degrade {r.time_to_degrade_s}s, "
+                           f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),
+                           evidence=None if r.features_ok else str(r.feature_mismatches))
+               for r in self.scenarios]
+        out.append(CheckResult("chaos.final-health", "chaos", "pass" if self.final_healthy else "fail",
+                               self.final_detail or "stack healthy and OPTIMAL after the run"))
+        return out
+
+
+def run_chaos(runner: ChaosRunner, scenarios: list[Scenario]) -> ChaosRun:
+    """Run `scenarios` in order (the stack must be OPTIMAL first); stop early when one does not recover.
+    Ctrl-C restores the current fault (faults.injected) and propagates."""
+    start = runner.clock()
+    results: list[ScenarioResult] = []
+    stopped_by = ""
+    for scenario in scenarios:
+        if stopped_by:
+            exp = expect(scenario.down, runner.table)
+            results.append(ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level,
+                                          exp.score, status="skip", detail=f"not run: {stopped_by}"))
+            continue
+        result = runner.run_one(scenario)
+        results.append(result)
+        if not result.restored or result.time_to_recover_s is None:
+            stopped_by = f"the stack did not recover after {scenario.name}"
+    runner.dashboard.scenario = "final"
+    healthy, detail = final_health(runner)
+    return ChaosRun(results, runner.dashboard.timeline, runner.timing.interval,
+                    round(runner.clock() - start, 3), healthy, detail)
+
+
+def final_health(runner: ChaosRunner) -> tuple[bool, str]:
+    """Is the stack whole again: every service healthy (backend) and the dashboard OPTIMAL?"""
+    optimal = expect(frozenset(), runner.table)
+    health, seconds = runner._wait(lambda h: _matches(h, optimal), runner.timing.recover_timeout(
+        _open_breaker_recovery(runner.dashboard.health() or {})))
+    problems = []
+    if seconds is None:
+        problems.append(f"dashboard level {(health or {}).get('degradation_level')} (score "
+                        f"{(health or {}).get('health_score')}), expected OPTIMAL")
+    for row in runner.target.backend.status():
+        if row.state != "skipped" and not row.healthy:
+            problems.append(f"{row.name} is {row.state}")
+    return not problems, "; ".join(problems)
