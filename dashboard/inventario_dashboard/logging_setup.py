@@ -62,9 +62,12 @@ def configure_logging(level: str, fmt: str, secrets: list[str], log_file: str | 
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
+        handler._inventario_dashboard = True   # so a second create_app replaces only ours
     root = logging.getLogger()
     for old in list(root.handlers):
-        root.removeHandler(old)
+        if getattr(old, "_inventario_dashboard", False):
+            root.removeHandler(old)
+            old.close()
     for handler in handlers:
         root.addHandler(handler)
     root.setLevel(getattr(logging, level.upper(), logging.INFO))

@@ -163,3 +163,71 @@ def test_stop_dependency_degrades_then_recovers(api, deps, service):
     assert metric(api, "circuit_breaker_state", service=service) == 0
     assert metric(api, "dashboard_degradation_level") == 1
     print(f"{service}: detected in {detect_s:.2f}s, recovered in {recover_s:.2f}s (bound {bound:.1f}s)")
+
+
+def test_llm_hang_is_bounded_and_degrades(api, deps):
+    """A model that never answers: requests end within the client timeout, never hang."""
+    wait_for(api, lambda r: r["degradation_level"] == "OPTIMAL", 20, "OPTIMAL before the fault")
+    admin = httpx.Client(base_url=deps.llm_url, headers={"Authorization": f"Bearer {deps.env['OPENAI_API_KEY']}"},
+                         timeout=5)
+    api.post("/api/inventory", json={"sku": f"HANG-{time.monotonic_ns()}", "name": "low", "quantity": 0})
+    try:
+        assert admin.post("/_admin/mode", json={"mode": "hang"}).status_code == 200
+        started = time.monotonic()
+        response = api.get("/api/recommendations", timeout=30)
+        elapsed = time.monotonic() - started
+        # OPENAI_TIMEOUT=2 × HTTP_RETRY_ATTEMPTS=2, plus slack; the answer is an honest 503.
+        assert response.status_code == 503 and response.json()["error"] == "feature_unavailable", response.text
+        assert elapsed < 2 * 2 + 2, elapsed
+        # The probe itself times out (HEALTH_CHECK_TIMEOUT) instead of waiting on the model.
+        wait_for(api, lambda r: r["services"]["openai"]["status"] == "down"
+                 and "timed out" in (r["services"]["openai"]["last_error"] or ""), 10, "openai probe timing out")
+        wait_for(api, lambda r: r["degradation_level"] == "DEGRADED", 10, "DEGRADED while the model hangs")
+    finally:
+        admin.post("/_admin/mode", json={"mode": "normal"})
+        admin.close()
+    wait_for(api, lambda r: r["degradation_level"] == "OPTIMAL", 20, "OPTIMAL after the model answers again")
+
+
+def test_database_and_redis_down_is_emergency(api, deps):
+    """Score 35: EMERGENCY — not ready, and not even read-only access is left."""
+    wait_for(api, lambda r: r["degradation_level"] == "OPTIMAL", 20, "OPTIMAL before the fault")
+    deps.postgres.stop()
+    deps.redis.stop()
+    try:
+        report, _ = wait_for(api, lambda r: r["degradation_level"] == "EMERGENCY", 10, "EMERGENCY")
+        assert report["health_score"] == 35 and report["status"] == "critical"
+        assert report["features"] == {name: name == "minimal_access" for name in FEATURES}
+        ready = api.get("/health/ready")
+        assert ready.status_code == 503 and ready.json()["degradation_level"] == "EMERGENCY"
+        assert api.get("/health/live").status_code == 200
+        listing = api.get("/api/inventory")
+        assert listing.status_code == 503 and listing.json()["feature"] == "read_only_access"
+        assert metric(api, "dashboard_degradation_level") == 5
+    finally:
+        deps.postgres.start()
+        deps.redis.start()
+    wait_for(api, lambda r: r["degradation_level"] == "OPTIMAL", 20, "OPTIMAL after both returned")
+    assert api.get("/health/ready").status_code == 200
+
+
+def test_dashboard_started_before_its_database_exists(dashboard_factory, deps):
+    """Started while its database is missing: live at once, MINIMAL, and the schema is created
+    as soon as the database appears (no restart needed)."""
+    import psycopg
+    dbname = f"late_{time.monotonic_ns()}"
+    dash = dashboard_factory(POSTGRES_DB=dbname, HEALTH_CHECK_INTERVAL=str(INTERVAL),
+                             DB_CB_RECOVERY_TIMEOUT=str(RECOVERY_TIMEOUT))
+    with dash.client() as late:
+        report, _ = wait_for(late, lambda r: r["services"]["database"]["status"] == "down", 10, "database down")
+        assert report["degradation_level"] == "MINIMAL" and late.get("/health/ready").status_code == 200
+        info = dict(host="127.0.0.1", port=int(deps.env["POSTGRES_PORT"]), user=deps.env["POSTGRES_USER"],
+                    password=deps.env["POSTGRES_PASSWORD"])
+        with psycopg.connect(**info, dbname="postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{dbname}"')
+        wait_for(late, lambda r: r["degradation_level"] == "OPTIMAL", 20, "OPTIMAL once the database exists")
+        created = late.post("/api/inventory", json={"sku": "LATE-1", "name": "late", "quantity": 1})
+        assert created.status_code == 201, created.text
+    with psycopg.connect(**info, dbname=dbname) as conn:
+        tables = {r[0] for r in conn.execute("select tablename from pg_tables where schemaname='public'")}
+    assert {"products", "stock_movements"} <= tables

@@ -1,0 +1,63 @@
+"""The app in-process (starlette TestClient runs the real lifespan against the real services):
+an exception escaping a route is a JSON 500 with every security header, HSTS follows its switch,
+and the factory refuses a staging key that is empty or the example value."""
+from __future__ import annotations
+
+import secrets
+
+import pytest
+from fastapi.testclient import TestClient
+
+from inventario_dashboard.app import create_app
+from inventario_dashboard.settings import SettingsError, load_settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
+
+
+def settings_for(deps, **overrides):
+    values = {k.lower(): v for k, v in deps.env.items()}
+    values.update(dashboard_api_key=secrets.token_urlsafe(20), **overrides)
+    return load_settings(**values)
+
+
+def test_unhandled_exception_is_json_500_with_security_headers(deps):
+    settings = settings_for(deps)
+    app = create_app(settings)
+
+    async def boom():
+        raise RuntimeError("kaboom with a secret " + settings.postgres_password.get_secret_value())
+    app.add_api_route("/api/boom", boom)   # test-only route: the production app has none that fails
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/api/boom", headers={"X-API-Key": settings.dashboard_api_key.get_secret_value(),
+                                                    "X-Request-ID": "boom-1"})
+        metrics = client.get("/metrics", headers={"X-API-Key": settings.dashboard_api_key.get_secret_value()}).text
+    assert response.status_code == 500
+    assert response.json() == {"error": "internal_error"}
+    assert response.headers["X-Request-ID"] == "boom-1"
+    assert response.headers["Strict-Transport-Security"] == "max-age=63072000; includeSubDomains"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert settings.postgres_password.get_secret_value() not in response.text
+    assert 'dashboard_errors_total{error_type="internal_error",route="/api/boom"} 1.0' in metrics
+    assert 'dashboard_requests_total{method="GET",route="/api/boom",status="500"} 1.0' in metrics
+
+
+def test_hsts_only_when_enabled(deps):
+    app = create_app(settings_for(deps, dashboard_enable_hsts=False))
+    with TestClient(app) as client:
+        response = client.get("/health/live")
+    assert response.status_code == 200
+    assert "Strict-Transport-Security" not in response.headers
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_each_app_has_its_own_registry(deps):
+    first, second = create_app(settings_for(deps)), create_app(settings_for(deps))
+    assert first.state.services.metrics.registry is not second.state.services.metrics.registry
+
+
+@pytest.mark.parametrize("key", ["", "change-me-dashboard-api-key"])
+def test_staging_refuses_missing_or_example_key(deps, key):
+    values = {k.lower(): v for k, v in deps.env.items()}
+    with pytest.raises(SettingsError, match="DASHBOARD_API_KEY"):
+        create_app(load_settings(**{**values, "dashboard_api_key": key}))
