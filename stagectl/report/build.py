@@ -13,7 +13,7 @@ from typing import Any
 
 import stagectl
 from stagectl.report.model import (
-    PHASE_NAMES,
+    STEP_TO_PHASE,
     BenchPhase,
     ChaosPhase,
     Phase,
@@ -33,7 +33,7 @@ _PHASE_TYPES: dict[str, type[Phase]] = {
     "render_check": RenderCheckPhase, "validate": ValidatePhase, "up": UpPhase, "smoke": SmokePhase,
     "chaos": ChaosPhase, "bench": BenchPhase, "teardown": TeardownPhase,
 }
-STEP_TO_PHASE = {**{name: name for name in PHASE_NAMES}, "down": "teardown", "render": "render_check"}
+
 
 
 def up_phase(up_result: Any, *, command: str = "stagectl up", started_at: dt.datetime | None = None) -> UpPhase:

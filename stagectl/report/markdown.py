@@ -77,7 +77,7 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     out += ["", "## What ran", ""]
     rows = []
     for step in r.steps:
-        phase = r.phases.get(step.name) if step.name in dict(r.phases.items()) else None
+        phase = r.phases.for_step(step.name)
         sm = phase.summary() if phase else None
         rows.append((step.name, step.status, sm and sm["passed"], sm and sm["failed"] + sm["errors"],
                      sm and sm["skipped"], _secs(step.duration_s), phase.command if phase else None, step.reason))

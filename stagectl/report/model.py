@@ -20,6 +20,8 @@ Outcome = Literal["PASSED", "FAILED", "INTERRUPTED", "ERROR"]
 PhaseStatus = Literal["passed", "failed", "error", "aborted", "interrupted", "skipped"]
 Level = Literal["OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY"]
 PHASE_NAMES = ("render_check", "validate", "up", "smoke", "chaos", "bench", "teardown")
+# Pipeline step name → the phase it fills (the lifecycle calls teardown "down").
+STEP_TO_PHASE = {**{name: name for name in PHASE_NAMES}, "down": "teardown", "render": "render_check"}
 
 
 class _Strict(BaseModel):
@@ -164,6 +166,11 @@ class Phases(_Strict):
         if name not in PHASE_NAMES:
             raise KeyError(name)
         return getattr(self, "validate_" if name == "validate" else name)
+
+    def for_step(self, step_name: str) -> Phase | None:
+        """The phase a pipeline step filled (e.g. step "down" → teardown), or None."""
+        phase_name = STEP_TO_PHASE.get(step_name)
+        return self.get(phase_name) if phase_name else None
 
     def items(self) -> list[tuple[str, Phase]]:
         """(name, phase) for every phase that ran, in pipeline order."""

@@ -143,5 +143,6 @@ def test_report_from_pipeline_fills_phases_and_says_why_steps_did_not_run():
     assert report.phases.smoke is smoke
     assert report.phases.chaos.status == "aborted" and report.phases.chaos.reason == "not run: smoke failed"
     assert report.phases.teardown.status == "error" and "kill failed" in report.phases.teardown.reason
+    assert report.phases.for_step("down") is report.phases.teardown
     assert report.phases.validate_ is None and report.phases.bench is None
     Report.model_validate_json(report.model_dump_json())  # the built report is a valid report
