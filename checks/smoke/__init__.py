@@ -1,0 +1,1 @@
+"""The live smoke suite (`stagectl smoke`): pytest tests against a running stack."""
