@@ -174,6 +174,7 @@ class CheckContext:
         search_path: str | None = None,
         python_version: tuple[int, int] | None = None,
         module_available: Callable[[str], bool] | None = None,
+        resolver: Callable[[Any], Any] | None = None,
     ):
         self.project = project
         self.root = project.root
@@ -183,6 +184,7 @@ class CheckContext:
         self.search_path = os.environ.get("PATH", "") if search_path is None else search_path
         self.python_version = python_version or sys.version_info[:2]
         self.module_available = module_available or _module_available
+        self._resolver = resolver
         self._cache: dict[tuple[str, Path], Any] = {}
         self._background: dict[str, subprocess.Popen[str] | None] = {}
         self._finished: dict[str, subprocess.CompletedProcess[str]] = {}
@@ -291,6 +293,14 @@ class CheckContext:
 
     def which(self, program: str) -> str | None:
         return shutil.which(program, path=self.search_path)
+
+    def resolve(self, service: Any) -> Any:
+        """Where `up` would find a service's executable (stagectl.binaries.Resolution)."""
+        if self._resolver is not None:
+            return self._resolver(service)
+        from stagectl.binaries import resolve
+
+        return resolve(service, root=self.root)
 
     def _cached(self, kind: str, path: Path, load: Callable[[], Any]) -> Any:
         key = (kind, path)

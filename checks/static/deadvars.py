@@ -50,3 +50,21 @@ def unread(ctx: CheckContext):
         if e.name not in seen
     ]
     return results or [passed(f"all {len(doc.entries)} variables are read")]
+
+
+@check("deadvars.dashboard_env_read", SECTION, "Every variable compose passes into the dashboard container is read by the dashboard package.", catches="a setting handed to the API that the API ignores (counted as read by compose, changes nothing)")
+def dashboard_env_read(ctx: CheckContext):
+    from checks.static._util import env_mapping
+
+    words: set[str] = set()
+    for text in ctx.dashboard_sources().values():
+        words.update(_WORD.findall(text))
+    doc = ctx.compose
+    passed_in = env_mapping(ctx.compose_services().get("dashboard", {}))
+    results = [
+        failed(f"{name} is passed to the dashboard but the dashboard never reads it", location=doc.loc("services", "dashboard", "environment", name), item=name,
+               hint=f"add a `{name.lower()}` settings field to the dashboard or stop passing {name}")
+        for name in sorted(passed_in)
+        if name not in words and name.lower() not in words
+    ]
+    return results or [passed(f"all {len(passed_in)} variables passed to the dashboard are read by it")]

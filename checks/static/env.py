@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from stagectl.checking import CheckContext, check, passed, skipped, verdict
+from stagectl.checking import CheckContext, check, skipped, verdict
 from stagectl.secrets import is_secret_name
 
 from checks.static._util import TRUE_FALSE, url_host_port
@@ -143,4 +143,4 @@ def staging_mode(ctx: CheckContext):
         problems.append((f"ENVIRONMENT={ctx.env.get('ENVIRONMENT')!r}", doc.loc("ENVIRONMENT")))
     if ctx.env.get("DEBUG") != "false":
         problems.append((f"DEBUG={ctx.env.get('DEBUG')!r}", doc.loc("DEBUG")))
-    return verdict(problems, "staging mode, debug off") if problems else passed("ENVIRONMENT=staging, DEBUG=false")
+    return verdict(problems, "ENVIRONMENT=staging, DEBUG=false")

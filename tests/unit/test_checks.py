@@ -177,3 +177,10 @@ def test_repo_stack_passes_validate():
     bad = [(c["id"], c["status"], c["message"]) for c in doc["checks"] if c["status"] in ("fail", "error")]
     assert bad == []
     assert out.returncode == 0
+
+
+def test_missing_binary_failure_carries_the_install_command(tmp_path):
+    ctx = context(copy_stack(tmp_path), search_path=str(tmp_path / "empty-bin"))
+    result = run_one(load_builtin_checks()["system.promtool"], ctx)[0]
+    assert result.status == "fail"
+    assert result.hint and "apt-get install -y --no-install-recommends prometheus" in result.hint

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from stagectl.binaries import Resolution
 from stagectl.checking import load_builtin_checks
 from tests.unit.fixtures_checks.helpers import (
     ALERT_TESTS, ALERTS, COMPOSE, DASHBOARD_JSON, DATASOURCE, EXAMPLE, PROM, PROVIDER, RENDERED_ENV, S3,
@@ -36,6 +37,7 @@ def example_broken_but_user_env_ok(root, line):
 
 
 NO_PATH = {"search_path": "/nonexistent-bin-dir"}
+NOT_FOUND = {"resolver": lambda service: Resolution(None, f"{service.runner} not found", "apt-get install it")}
 
 # check id → (mutation of the stack root, extra CheckContext arguments)
 CASES: dict[str, tuple] = {
@@ -182,13 +184,14 @@ CASES: dict[str, tuple] = {
     "security.flags_boolean": (lambda r: user_env(r, METRICS_ENABLED="on"), {}),
     # deadvars
     "deadvars.unread": (lambda r: append(r, EXAMPLE, "# nobody reads this\nUNUSED_KNOB=1\n"), {}),
+    "deadvars.dashboard_env_read": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("dashboard")(d)["environment"].update(IGNORED_BY_APP="${DEBUG}")), {}),
     # system
     "system.python": (lambda r: None, {"python_version": (3, 9)}),
-    "system.postgres": (lambda r: None, NO_PATH),
-    "system.redis": (lambda r: None, NO_PATH),
-    "system.prometheus": (lambda r: None, NO_PATH),
+    "system.postgres": (lambda r: None, NOT_FOUND),
+    "system.redis": (lambda r: None, NOT_FOUND),
+    "system.prometheus": (lambda r: None, NOT_FOUND),
     "system.promtool": (lambda r: None, NO_PATH),
-    "system.moto": (lambda r: None, NO_PATH),
+    "system.moto": (lambda r: None, NOT_FOUND),
     "system.python_packages": (lambda r: None, {"module_available": lambda name: name != "psycopg"}),
     "system.dashboard_installed": (lambda r: None, {"module_available": lambda name: name != "inventario_dashboard"}),
 }
