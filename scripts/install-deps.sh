@@ -10,6 +10,8 @@ command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v prometheus-postgres-exporter >/dev/null || need_apt+=(prometheus-postgres-exporter)
 command -v prometheus-redis-exporter >/dev/null || need_apt+=(prometheus-redis-exporter)
+# Chromium renders the HTML report to PNG/PDF in the report tests.
+command -v chromium >/dev/null || need_apt+=(chromium)
 if ! command -v postgres >/dev/null && ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   need_apt+=(postgresql)
 fi
