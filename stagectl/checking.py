@@ -12,17 +12,16 @@ raises is recorded as ``error`` and the other checks still run. The built-in che
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import sys
-import time
-from collections.abc import Callable, Iterable, Sequence
-from pathlib import Path
-
 import functools
+import importlib
 import os
 import re
 import shutil
 import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -76,7 +75,7 @@ class YamlDoc:
             child = None
             if isinstance(node, yaml.MappingNode):
                 for k, v in node.value:
-                    if k.value == key or (isinstance(key, str) is False and str(k.value) == str(key)):
+                    if k.value == str(key):  # scalar node values are always strings
                         child, line = v, k.start_mark.line + 1
                         break
             elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):

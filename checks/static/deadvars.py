@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from stagectl.checking import DASHBOARD_PACKAGE, CheckContext, check, failed, passed
+from stagectl.checking import CheckContext, check, failed, passed
 
 SECTION = "deadvars"
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
