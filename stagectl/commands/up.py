@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import typer
@@ -28,6 +29,12 @@ def backend_for(name: str = "local"):
     except (ModuleNotFoundError, AttributeError):
         raise ConfigError(f"unknown or unavailable backend {name!r}", hint="use --backend local") from None
     return factory(project)
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    # the CLI boundary turns `interrupted_by` into exit 128 + N (it handles SIGINT/SIGTERM itself)
+    context.current().interrupted_by = signum
+    raise context.Interrupted(signum)
 
 
 def _progress_table(state: dict) -> Table:
@@ -82,12 +89,16 @@ def register(app: typer.Typer) -> None:
         """Start the stack and wait until every service is healthy (idempotent)."""
         stack_backend = backend_for(backend)
         out = console()
-        if json_out or not out.is_terminal:
-            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
-        else:
-            with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
-                result = stack_backend.up(wait_timeout=wait_timeout,
-                                          on_progress=lambda state: live.update(_progress_table(state)))
+        previous = signal.signal(signal.SIGHUP, _interrupted)  # terminal closed: tear down like Ctrl-C
+        try:
+            if json_out or not out.is_terminal:
+                result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
+            else:
+                with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
+                    result = stack_backend.up(wait_timeout=wait_timeout,
+                                              on_progress=lambda state: live.update(_progress_table(state)))
+        finally:
+            signal.signal(signal.SIGHUP, previous)
         if json_out:
             emit_json({
                 "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,

@@ -68,7 +68,7 @@ def test_never_healthy_times_out_with_last_probe(project):  # row 3
     assert 2 <= result.elapsed < 8
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_during_wait_tears_down(project, sig, code):  # rows 13, 15
     project.write({"a": project.service("a", "--never-healthy", start_period="60s"),
                    "b": project.service("b")})
@@ -230,4 +230,16 @@ def test_chatty_service_log_stays_bounded(project):  # row 40
     time.sleep(1.5)  # ~3 MB written by now
     assert log.stat().st_size <= limit + 2 * 1024 * 1024 * 0.3  # limit + what one check interval can add
     assert Path(f"{log}.1").is_file() and Path(f"{log}.1").stat().st_size <= limit
+    assert project.run("down").code == 0
+
+
+def test_missing_optional_service_is_skipped_with_reason(project):
+    project.write({"a": project.service("a"),
+                   "extra": project.service("extra", command=["no-such-exporter-xyz"], optional=True, depends_on=["a"])})
+    result = project.run("up", "--json", "--wait-timeout", "15")
+    assert result.code == 0, result.err
+    assert "command 'no-such-exporter-xyz' not found" in result.out  # the skip reason
+    assert '"name": "extra"' not in result.out  # never started
+    status = project.run("status", "--json")
+    assert '"state": "skipped"' in status.out
     assert project.run("down").code == 0

@@ -103,6 +103,8 @@ class LocalBackend:
         except KeyboardInterrupt:
             self._interrupt(supervisor)
             raise
+        finally:
+            (run_dir / PLAN_NAME).unlink(missing_ok=True)  # normally the supervisor already did
         if final.get("phase") != "up":
             raise self._failure(final)
         statuses = self.status(probe=False)
@@ -193,7 +195,11 @@ class LocalBackend:
                 rows.append(ServiceStatus(name, "exited" if pid else "stopped", False, pid, svc.port, rec.get("ready_s"),
                                           rec.get("detail", "")))
                 continue
-            if psutil.Process(pid).status() == psutil.STATUS_STOPPED:
+            try:
+                paused = psutil.Process(pid).status() == psutil.STATUS_STOPPED
+            except psutil.Error:
+                paused = False
+            if paused:
                 rows.append(ServiceStatus(name, "paused", False, pid, svc.port, rec.get("ready_s")))
                 continue
             healthy = rec.get("phase") == "healthy"
