@@ -243,3 +243,15 @@ def test_missing_optional_service_is_skipped_with_reason(project):
     status = project.run("status", "--json")
     assert '"state": "skipped"' in status.out
     assert project.run("down").code == 0
+
+
+def test_logs_tail_and_secrets_masked(project):  # row 24
+    project.write({"a": project.service("a", "--echo-env", "API_TOKEN")})
+    assert project.run("up", "--wait-timeout", "15").code == 0
+    raw = (project.state_dir / "logs" / "a.log").read_text()
+    assert "sk-canary-123" in raw  # the service really logged it ...
+    logs = project.run("logs", "a")
+    assert logs.code == 0 and "API_TOKEN is ****" in logs.out and "sk-canary-123" not in logs.out  # ... we never show it
+    tail = project.run("logs", "a", "--tail", "1")
+    assert tail.out.strip() == "API_TOKEN is ****"
+    assert project.run("down").code == 0

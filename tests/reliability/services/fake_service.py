@@ -2,7 +2,7 @@
 
 Writes its pid to --pidfile once started, serves GET /health on --port, logs to stdout.
 Modes: --healthy-after S, --never-healthy, --exit-after S --code N, --hang-health,
---ignore-sigterm, --spawn-child, --spawn-detached-child, --spew-mb N, --slow-stop S.
+--ignore-sigterm, --spawn-child, --spawn-detached-child, --spew-mb N, --slow-stop S, --echo-env NAME.
 """
 
 from __future__ import annotations
@@ -31,11 +31,15 @@ def main() -> None:
     p.add_argument("--spawn-detached-child", action="store_true")
     p.add_argument("--spew-mb", type=float, default=0.0)
     p.add_argument("--slow-stop", type=float, default=0.0)
+    p.add_argument("--echo-env", help="print this variable's value (tests that `logs` masks secrets)")
     args = p.parse_args()
     born = time.monotonic()
     with open(args.pidfile, "w") as fh:
         fh.write(str(os.getpid()))
     print(f"fake service pid {os.getpid()} port {args.port} run {os.environ.get('STAGECTL_RUN_ID')}", flush=True)
+
+    if args.echo_env:
+        print(f"{args.echo_env} is {os.environ.get(args.echo_env)}", flush=True)
 
     def on_term(signum, frame):
         print(f"got signal {signum}, stopping", flush=True)
