@@ -39,7 +39,11 @@ _PHASE_TYPES: dict[str, type[Phase]] = {
 def up_phase(up_result: Any, *, command: str = "stagectl up", started_at: dt.datetime | None = None) -> UpPhase:
     """An UpPhase from a backend `UpResult`: one check `up.<service>` per service (skips say why)."""
     services = []
+    skipped = dict(up_result.skipped)
     for svc in up_result.services:
+        if svc.state == "skipped" or svc.name in skipped:
+            skipped.setdefault(svc.name, svc.detail or "skipped")
+            continue
         ok = bool(svc.healthy)
         took = f" in {svc.ready_s:.3f} s" if svc.ready_s is not None else ""
         check = CheckResult(
@@ -49,7 +53,6 @@ def up_phase(up_result: Any, *, command: str = "stagectl up", started_at: dt.dat
             duration_ms=round((svc.ready_s or 0.0) * 1000, 3),
         )
         services.append(ServiceUp(name=svc.name, ready_s=svc.ready_s, state=svc.state, check=check))
-    skipped = dict(up_result.skipped)
     skip_checks = [
         CheckResult(id=f"up.{name}", section="up", status="skip", message=reason or "skipped")
         for name, reason in sorted(skipped.items())

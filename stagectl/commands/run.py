@@ -1,0 +1,187 @@
+"""`stagectl run`: the whole pipeline for CI.
+
+render --check → validate → preflight → up → smoke → chaos → bench → down → report, on the
+lifecycle engine (stagectl/pipeline.py): a failed step aborts the rest, `down` and `report` always
+run, two-stage Ctrl-C, and the exit code of DESIGN.md. Each step is a few lines that call the same
+core functions as the single commands, and return the report's phase model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import typer
+
+from stagectl import context
+from stagectl.errors import ConfigError, ExitCode
+from stagectl.output import console
+from stagectl.pipeline import TEARDOWN_MODES, Pipeline, Step
+from stagectl.report.model import RenderCheckPhase, SmokePhase, ValidatePhase
+from stagectl.results import CheckResult
+
+# The dashboard probes its dependencies every HEALTH_CHECK_INTERVAL seconds (10 in the example
+# env). The chaos phase has to see each degradation and recovery, which needs ~1 s probes to fit
+# in minutes; the pipeline brings the stack up with this override and the report's config shows it.
+CHAOS_PROBE_INTERVAL = "1"
+CHAOS_MODES = ("quick", "matrix", "off")
+
+
+@dataclasses.dataclass(frozen=True)
+class Passed:
+    """The result of a step that is not a report phase (preflight): it raised, or it passed."""
+
+    status: str = "passed"
+    reason: str | None = None
+
+
+def _phase_status(results: list[CheckResult]) -> str:
+    return "failed" if any(r.status in ("fail", "error") for r in results) else "passed"
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class RunSteps:
+    """The pipeline's steps, sharing the project and the backend."""
+
+    def __init__(self, backend_name: str, wait_timeout: float, chaos: str, bench_seconds: float, volumes: bool):
+        self.backend_name = backend_name
+        self.wait_timeout = wait_timeout
+        self.chaos_mode = chaos
+        self.bench_seconds = bench_seconds
+        self.volumes = volumes
+        self._backend = None
+
+    @property
+    def project(self):
+        return context.get_project()
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            from stagectl.commands.up import backend_for
+
+            self._backend = backend_for(self.backend_name)
+        return self._backend
+
+    def render_check(self, _ctx) -> RenderCheckPhase:
+        from stagectl.render import check, committed_project
+
+        started = _now()
+        diffs = check(committed_project(self.project.root))
+        checks = [
+            CheckResult(f"render.{d.path}", "render", "fail", f"{d.path}: {d.kind}",
+                        evidence=context.mask(d.diff)[-4000:] or None, hint="run `stagectl render` and commit compose/")
+            for d in diffs
+        ] or [CheckResult("render.current", "render", "pass", "compose/ equals a fresh render of templates/")]
+        return RenderCheckPhase(status=_phase_status(checks), command="stagectl render --check",
+                                started_at=started, checks=checks)
+
+    def validate(self, _ctx) -> ValidatePhase:
+        from stagectl.commands.validate import validate
+
+        started = _now()
+        results, duration = validate()
+        return ValidatePhase(status=_phase_status(results), command="stagectl validate", started_at=started,
+                             duration_s=round(duration, 4), checks=results)
+
+    def preflight(self, _ctx) -> "Passed":
+        skipped = self.backend.preflight()
+        return Passed(reason="; ".join(f"{k} skipped: {v}" for k, v in sorted(skipped.items())) or None)
+
+    def up(self, _ctx):
+        from stagectl.commands.up import _PlainProgress
+        from stagectl.report.build import up_phase
+
+        started = _now()
+        result = self.backend.up(wait_timeout=self.wait_timeout, on_progress=_PlainProgress())
+        return up_phase(result, command="stagectl up", started_at=started)
+
+    def smoke(self, _ctx) -> SmokePhase:
+        from stagectl.commands.smoke import smoke_target
+        from stagectl.smoke import run_smoke
+
+        started = _now()
+        result = run_smoke(smoke_target(self.project))
+        return SmokePhase(status="passed" if result.ok else "failed", command="stagectl smoke",
+                          started_at=started, duration_s=round(result.duration_s, 3), checks=result.results)
+
+    def down(self, _ctx):
+        from stagectl.report.build import teardown_phase
+
+        started = _now()
+        return teardown_phase(self.backend.down(volumes=self.volumes),
+                              command="stagectl down" + (" --volumes" if self.volumes else ""), started_at=started)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def run(
+        backend: str = typer.Option("local", "--backend", help="local (processes), compose, or auto."),
+        chaos: str = typer.Option("quick", "--chaos", help="quick (the seed's failure modes), matrix (all 16), or off."),
+        teardown: str = typer.Option("always", "--teardown", help="always | on-success | never."),
+        wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=1.0, help="Seconds until every service must be healthy."),
+        bench_seconds: float = typer.Option(5.0, "--bench-seconds", min=0.0, help="Time limit per bench endpoint (0 = skip bench)."),
+        out: Path = typer.Option(Path("reports"), "--out", help="Where report.json and its views go."),
+        volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data at teardown."),
+    ) -> int:
+        """The whole pipeline for CI (exit codes: see README)."""
+        if teardown not in TEARDOWN_MODES:
+            raise ConfigError(f"--teardown {teardown!r}: expected one of {', '.join(TEARDOWN_MODES)}")
+        if chaos not in CHAOS_MODES:
+            raise ConfigError(f"--chaos {chaos!r}: expected one of {', '.join(CHAOS_MODES)}")
+        ensure_env_file()
+        if chaos != "off":
+            context.current().overrides.setdefault("HEALTH_CHECK_INTERVAL", CHAOS_PROBE_INTERVAL)
+        project = context.get_project()
+        steps = RunSteps(backend, wait_timeout, chaos, bench_seconds, volumes)
+        from stagectl.report.step import ReportStep
+
+        run_id = uuid.uuid4().hex[:12]
+        out_dir = out if out.is_absolute() else project.root / out
+        pipeline_steps = [
+            Step("render_check", steps.render_check),
+            Step("validate", steps.validate),
+            Step("preflight", steps.preflight, failure_code=ExitCode.PREFLIGHT),
+            Step("up", steps.up, failure_code=ExitCode.UNHEALTHY),
+            Step("smoke", steps.smoke),
+            *extra_steps(steps),
+            Step("down", steps.down, kind="teardown", failure_code=ExitCode.TEARDOWN),
+            Step("report", ReportStep(out_dir, run_id=run_id, project=project.stack.project, backend=steps.backend_name,
+                                      masker=context.current().masker), kind="final"),
+        ]
+        result = Pipeline(pipeline_steps, teardown=teardown, mask=context.mask).run()
+        print_summary(result, out_dir)
+        return result.exit_code
+
+
+def extra_steps(steps: RunSteps) -> list[Step]:
+    """Chaos and bench, when their engines are present."""
+    return []
+
+
+def ensure_env_file() -> None:
+    """A fresh clone has no .env.staging: create it with newly generated secrets (never the
+    example's), as `stagectl init` would, and say so."""
+    from stagectl.commands.init import init_env
+    from stagectl.config.loader import find_root
+
+    root = find_root(context.current().project_dir)
+    env_file = context.current().env_file
+    target = env_file if env_file else root / ".env.staging"
+    if not Path(target).exists():
+        path, names = init_env(root, env_file)
+        console().print(f"created {path} with {len(names)} freshly generated secrets (stagectl init)")
+
+
+def print_summary(result, out_dir: Path) -> None:
+    out = console()
+    for record in result.records:
+        colour = {"passed": "green", "failed": "red", "error": "magenta"}.get(record.status, "yellow")
+        reason = f" — {context.mask(record.reason)}" if record.reason else ""
+        out.print(f"[{colour}]{record.status:>11}[/] {record.name} ({record.duration_s:.2f}s){reason}", soft_wrap=True)
+    out.print(f"outcome: [bold]{result.outcome}[/] (exit {result.exit_code}); report in {out_dir}")
