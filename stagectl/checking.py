@@ -185,7 +185,7 @@ class CheckContext:
         self.module_available = module_available or _module_available
         self._resolver = resolver
         self._cache: dict[tuple[str, Path], Any] = {}
-        self._background: dict[str, subprocess.Popen[str] | None] = {}
+        self._background: dict[str, subprocess.Popen[str]] = {}
         self._finished: dict[str, subprocess.CompletedProcess[str]] = {}
 
     # -- paths ----------------------------------------------------------------------------------
@@ -332,21 +332,21 @@ class CheckContext:
             jobs["bash_syntax"] = [bash, "-n", str(self.rendered(S3_INIT))]
         return jobs
 
-    def start_background(self) -> None:
-        """Start the external tools now (from this thread: no thread pool, no GIL contention)."""
-        if self._background:
-            return
+    def start_background(self, only: str | None = None) -> None:
+        """Start the external tools now (from this thread: no thread pool, no GIL contention);
+        `only` starts just that one (a single check run outside the runner)."""
         env = {**os.environ, "GOMAXPROCS": "1"}  # promtool is Go: one core each leaves one for us
         for key, argv in self.background_jobs().items():
+            if key in self._background or (only is not None and key != only):
+                continue
             self._background[key] = subprocess.Popen(
                 argv, cwd=self.render_dir, env=env, text=True,
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             )
-        self._background.setdefault("_started", None)
 
     def tool(self, key: str) -> subprocess.CompletedProcess[str]:
         """The finished run of background job `key`; MissingInput when it could not be started."""
-        self.start_background()
+        self.start_background(only=key)
         proc = self._background.get(key)
         if proc is None:
             raise MissingInput(f"{key}: tool or input file not available")
@@ -362,7 +362,7 @@ class CheckContext:
     def close(self) -> None:
         """Reap every background tool (killing any a check never waited for)."""
         for key, proc in self._background.items():
-            if proc is not None and key not in self._finished:
+            if key not in self._finished:
                 proc.kill()
                 proc.communicate()
 

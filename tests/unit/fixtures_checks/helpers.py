@@ -41,7 +41,11 @@ def context(root: Path, **kwargs) -> CheckContext:
 
 def run(root: Path, check_id: str, **kwargs) -> list[CheckResult]:
     registry = load_builtin_checks()
-    return run_one(registry[check_id], context(root, **kwargs))
+    ctx = context(root, **kwargs)
+    try:
+        return run_one(registry[check_id], ctx)
+    finally:
+        ctx.close()  # reap the tool process the check started
 
 
 # -- mutations: each asserts its target exists, so a changed fixture breaks loudly ---------------
