@@ -1,0 +1,192 @@
+"""The smoke suite against a real local stack: all green on a healthy stack, and each deliberately
+broken dashboard caught by the test named for it.
+
+One stack per module (unique project name, free ports, fresh secrets, short probe interval and
+rate-limit window so the suite's waits stay short). Broken variants are second dashboard
+processes on their own free port, pointed at the same services, started from the same launch
+description the local backend uses — only the variant's variable differs from what the suite
+expects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from stagectl.commands.smoke import smoke_target
+from stagectl.config.loader import load_project
+from stagectl.secrets import is_secret_name
+from stagectl.smoke import run_smoke
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[2]
+PORT_VARS = ("POSTGRES_PORT", "REDIS_PORT", "S3_PORT", "LLM_STUB_PORT", "DASHBOARD_PORT", "POSTGRES_EXPORTER_PORT",
+             "REDIS_EXPORTER_PORT", "PROMETHEUS_PORT", "GRAFANA_PORT")
+# Faster, not weaker: the suite reads these same values and expects them.
+FAST = {"HEALTH_CHECK_INTERVAL": "1", "HEALTH_CHECK_TIMEOUT": "2", "DASHBOARD_RATELIMIT_WINDOW": "5",
+        "OPENAI_CB_RECOVERY_TIMEOUT": "3",
+        # a loaded 2-core CI box must not push probes over their budgets (that is bench's job)
+        "DB_HEALTH_BUDGET_MS": "2000", "REDIS_HEALTH_BUDGET_MS": "2000", "S3_HEALTH_BUDGET_MS": "3000"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_env_file(path: Path) -> Path:
+    """The example env file with every secret replaced by a fresh random value."""
+    lines = []
+    for line in (REPO / ".env.staging.example").read_text(encoding="utf-8").splitlines():
+        name, sep, _ = line.partition("=")
+        if sep and not line.startswith("#") and is_secret_name(name.strip()):
+            line = f"{name}=smk-{secrets.token_urlsafe(18)}"
+        lines.append(line)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+@dataclasses.dataclass
+class Stack:
+    env_file: Path
+    overrides: dict[str, str]
+    tmp: Path
+
+    def cli(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        sets = [a for k, v in self.overrides.items() for a in ("--set", f"{k}={v}")]
+        argv = [sys.executable, "-m", "stagectl", "--env-file", str(self.env_file), *sets, *args]
+        env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(REPO)}
+        return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+    def project(self, **extra: str):
+        return load_project(REPO, env_file=self.env_file, overrides={**self.overrides, **extra})
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("smoke-live")
+    ports = {var: str(free_port()) for var in PORT_VARS}
+    overrides = {"COMPOSE_PROJECT_NAME": f"smoke-test-{os.getpid()}", **ports, **FAST,
+                 "S3_ENDPOINT_URL": f"http://127.0.0.1:{ports['S3_PORT']}",
+                 "OPENAI_BASE_URL": f"http://127.0.0.1:{ports['LLM_STUB_PORT']}/v1"}
+    st = Stack(fresh_env_file(tmp / ".env.staging"), overrides, tmp)
+    state_dir = st.project().state_dir
+    try:
+        up = st.cli("up", "--json", "--wait-timeout", "150", timeout=330)
+        assert up.returncode == 0, f"stagectl up failed ({up.returncode}):\n{up.stderr[-3000:]}"
+        yield st
+    finally:
+        down = st.cli("down", "--volumes", timeout=120)
+        shutil.rmtree(state_dir, ignore_errors=True)
+        assert down.returncode == 0, down.stderr[-2000:]
+
+
+def test_suite_green_on_healthy_stack(stack):
+    junit = stack.tmp / "smoke.xml"
+    done = stack.cli("smoke", "--json", "--junit", str(junit), "--timeout", "400", timeout=450)
+    report = json.loads(done.stdout)
+    bad = [(c["id"], c["status"], c["message"][:300]) for c in report["checks"] if c["status"] != "pass"]
+    assert done.returncode == 0, f"exit {done.returncode}; not passed: {bad}"
+    summary = report["summary"]
+    assert summary["passed"] >= 35 and summary["failed"] == summary["skipped"] == summary["errors"] == 0, summary
+    assert junit.is_file() and f'tests="{summary["total"]}"' in junit.read_text()
+    secret = stack.project().env["DASHBOARD_API_KEY"]
+    assert secret not in done.stdout + done.stderr + junit.read_text()
+    print(f"smoke suite: {summary} in {report['duration_s']}s")
+
+
+class VariantDashboard:
+    """A second dashboard process, launched exactly as the local backend launches its own (same
+    services), but with `changes` in its environment, on a free port, logging to its own file."""
+
+    def __init__(self, stack: Stack, changes: dict[str, str], app: str | None = None):
+        from stagectl.backends.local.runners import RunnerContext, build_launch
+
+        self.port = free_port()
+        project = stack.project(**changes, DASHBOARD_PORT=str(self.port))
+        ctx = RunnerContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
+        launch = build_launch("dashboard", project.stack.services["dashboard"], ctx)
+        name = "-".join(changes) or "open-metrics"
+        self.log = stack.tmp / f"variant-{name}.json.log"
+        self.out = stack.tmp / f"variant-{name}.out"
+        self.argv = [app if a == "inventario_dashboard.app:create_app" and app else a for a in launch.argv]
+        self.env = {**launch.env, "LOG_FILE": str(self.log),
+                    "PYTHONPATH": os.pathsep.join([str(REPO), launch.env.get("PYTHONPATH", "")])}
+        self.cwd = launch.cwd
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "VariantDashboard":
+        with open(self.out, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"variant dashboard exited {self.proc.returncode}:\n{self.out.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.__exit__()
+        raise AssertionError("variant dashboard not live within 90s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+
+OPEN_METRICS_APP = "tests.integration.smoke_open_metrics_app:create_app"
+# variant id → (dashboard changes, replacement app, -k selection, the failures it must cause exactly)
+VARIANTS = {
+    "ratelimit-off": ({"DASHBOARD_RATELIMIT_ENABLED": "false"}, None, "RateLimiting or ApiKeys",
+                      {"smoke.TestRateLimiting.test_limit_plus_one_is_429", "smoke.TestRateLimiting.test_headers_count_down",
+                       "smoke.TestRateLimiting.test_passes_again_after_window"}),
+    "hsts-off": ({"DASHBOARD_ENABLE_HSTS": "false"}, None, "SecurityHeaders or ApiKeys",
+                 {f"smoke.TestSecurityHeaders.test_header[Strict-Transport-Security-{s}]" for s in (200, 401, 429)}),
+    "db-breaker-threshold-7": ({"DB_CB_FAILURE_THRESHOLD": "7"}, None, "CircuitBreakers or DeploymentChecklist",
+                               {"smoke.TestCircuitBreakers.test_thresholds_match_config[database]",
+                                "smoke.TestDeploymentChecklist.test_breaker_configs"}),
+    "metrics-without-auth": ({}, OPEN_METRICS_APP, "Metrics", {"smoke.TestMetrics.test_requires_auth"}),
+}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_broken_dashboard_is_caught(stack, variant):
+    changes, app, select, expected_failures = VARIANTS[variant]
+    expected = smoke_target(stack.project(), target="http://unused")  # what the suite expects: the stack's config
+    with VariantDashboard(stack, changes, app) as dashboard:
+        target = dataclasses.replace(expected, url=dashboard.url, dashboard_log=dashboard.log)
+        result = run_smoke(target, select=select, timeout_s=240)
+    failed = {r.id for r in result.results if r.status in ("fail", "error")}
+    passed = {r.id for r in result.results if r.status == "pass"}
+    assert not result.ok and result.pytest_exit == 1
+    assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"
+    assert len(passed) >= 5, f"{variant}: the rest of the selection should pass, passed only {sorted(passed)}"
+    print(f"{variant}: caught by {sorted(failed)}; {len(passed)} others passed in {result.duration_s:.1f}s")
