@@ -21,6 +21,7 @@ from stagectl.output import console
 from stagectl.pipeline import TEARDOWN_MODES, Pipeline, Step
 from stagectl.report.model import RenderCheckPhase, SmokePhase, ValidatePhase
 from stagectl.results import CheckResult
+from stagectl.versions import measure_versions
 
 # The dashboard probes its dependencies every HEALTH_CHECK_INTERVAL seconds (10 in the example
 # env). The chaos phase has to see each degradation and recovery, which needs ~1 s probes to fit
@@ -55,6 +56,7 @@ class RunSteps:
         self.bench_seconds = bench_seconds
         self.volumes = volumes
         self._backend = None
+        self.versions: dict[str, str] = {}  # measured while the stack is up; the report comes after down
 
     @property
     def project(self):
@@ -99,6 +101,8 @@ class RunSteps:
 
         started = _now()
         result = self.backend.up(wait_timeout=self.wait_timeout, on_progress=_PlainProgress())
+        running = {s.name for s in result.services if s.healthy}
+        self.versions = measure_versions(self.project.stack.services, self.project.env, running)
         return up_phase(result, command="stagectl up", started_at=started)
 
     def smoke(self, _ctx) -> SmokePhase:
@@ -152,7 +156,8 @@ def register(app: typer.Typer) -> None:
             *extra_steps(steps),
             Step("down", steps.down, kind="teardown", failure_code=ExitCode.TEARDOWN),
             Step("report", ReportStep(out_dir, run_id=run_id, project=project.stack.project, backend=steps.backend_name,
-                                      masker=context.current().masker), kind="final"),
+                                      masker=context.current().masker, service_versions=lambda: steps.versions),
+                 kind="final"),
         ]
         result = Pipeline(pipeline_steps, teardown=teardown, mask=context.mask).run()
         print_summary(result, out_dir)
