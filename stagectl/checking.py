@@ -503,9 +503,9 @@ def run_one(spec: CheckSpec, ctx: CheckContext) -> list[CheckResult]:
 
 
 def run_checks(ctx: CheckContext, specs: Sequence[CheckSpec] | None = None) -> RunResult:
-    """Run checks (default: every registered one) against one context."""
+    """Run checks (default: every built-in one) against one context."""
     start = time.perf_counter()
-    specs = select() if specs is None else specs
+    specs = select(registry=load_builtin_checks()) if specs is None else specs
     ctx.start_background()
     results: list[CheckResult] = []
     try:
