@@ -40,16 +40,23 @@ class RedisStore:
         await self.client.ping()
 
     # --- cache ---------------------------------------------------------------------------------
-    async def cache_key(self, kind: str, suffix: str) -> str:
-        version = await self.guard.read(lambda: self.client.get(CACHE_VERSION_KEY))
-        return f"inventario:cache:{version or 0}:{kind}:{suffix}"
+    # Keys carry the cache version; a write bumps it, so every older entry goes stale at once and a
+    # reader that raced a write stores its answer under the old version, where nobody looks.
+    # One round trip: read the version and the entry under it in a single script.
+    _LOOKUP = ("local v = redis.call('GET', KEYS[1]) or '0' "
+               "local key = ARGV[1] .. v .. ARGV[2] "
+               "return {key, redis.call('GET', key)}")
 
-    async def cache_get(self, key: str) -> Any | None:
-        raw = await self.guard.read(lambda: self.client.get(key))
-        return None if raw is None else json.loads(raw)
+    async def cache_lookup(self, kind: str, suffix: str) -> tuple[str, str | None]:
+        """(versioned key, cached JSON text or None)."""
+        async def run():
+            return await self.client.eval(self._LOOKUP, 1, CACHE_VERSION_KEY, "inventario:cache:",
+                                          f":{kind}:{suffix}")
+        key, raw = await self.guard.read(run)
+        return key, (raw or None)
 
-    async def cache_set(self, key: str, value: Any) -> None:
-        await self.guard.call(lambda: self.client.set(key, json.dumps(value), ex=self.cache_ttl))
+    async def cache_set(self, key: str, raw_json: str) -> None:
+        await self.guard.call(lambda: self.client.set(key, raw_json, ex=self.cache_ttl))
 
     async def invalidate_cache(self) -> None:
         await self.guard.call(lambda: self.client.incr(CACHE_VERSION_KEY))

@@ -7,9 +7,10 @@ snapshot with ``X-Data-Source: cache``.
 from __future__ import annotations
 
 import hashlib
+import json
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .. import inventory_repo as repo
 from ..clients.guard import ServiceCallFailed
@@ -21,37 +22,39 @@ router = APIRouter()
 SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 
 
-def _answer(body: dict, cache: str, source: str, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers={"X-Cache": cache, "X-Data-Source": source})
+def _answer(body: dict | str, cache: str, source: str, status: int = 200) -> Response:
+    headers = {"X-Cache": cache, "X-Data-Source": source}
+    if isinstance(body, str):   # a cache hit is served as stored: no decode/encode round trip
+        return Response(body, status_code=status, media_type="application/json", headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _cached(services: Services, kind: str, suffix: str, load):
-    """(value, X-Cache) — through the cache when allowed, else straight from the database."""
+async def _cached(services: Services, kind: str, suffix: str, build) -> tuple[dict | str, str]:
+    """(body, X-Cache) — through the cache when allowed, else built straight from the database."""
     s = services.settings
     if not services.manager.feature_available("redis_cache"):
         if s.feature_cache_enabled and not services.manager.service_up("redis"):
             if not s.redis_cb_bypass_cache:
                 raise FeatureUnavailable("redis_cache", services.manager.level.name, retry_after_s(services))
             services.fallback("redis")
-        return await load(), "BYPASS"
+        return await build(), "BYPASS"
     try:
         if services.cache_dirty:
             await services.redis.invalidate_cache()
             services.cache_dirty = False
-        key = await services.redis.cache_key(kind, suffix)
-        hit = await services.redis.cache_get(key)
+        key, hit = await services.redis.cache_lookup(kind, suffix)
     except ServiceCallFailed:
         services.fallback("redis")
-        return await load(), "BYPASS"
+        return await build(), "BYPASS"
     if hit is not None:
         return hit, "HIT"
-    value = await load()
+    body = await build()
     try:
-        await services.redis.cache_set(key, value)
+        await services.redis.cache_set(key, json.dumps(body))
     except ServiceCallFailed:
         services.fallback("redis")
-        return value, "BYPASS"
-    return value, "MISS"
+        return body, "BYPASS"
+    return body, "MISS"
 
 
 def _database_readable(services: Services) -> bool:
@@ -70,16 +73,18 @@ async def _snapshot(services: Services) -> tuple[list[dict], float | None]:
 @router.get("/api/inventory", dependencies=[Depends(feature("read_only_access"))])
 async def list_inventory(category: str | None = Query(None, max_length=64),
                          limit: int | None = Query(None, ge=1, le=1000), offset: int = Query(0, ge=0),
-                         services: Services = Depends(get_services)) -> JSONResponse:
+                         services: Services = Depends(get_services)) -> Response:
     """Products ordered by SKU (``limit`` defaults to BATCH_SIZE)."""
     limit = limit or int(services.settings.batch_size)
     if _database_readable(services):
         suffix = hashlib.sha256(f"{category}|{limit}|{offset}".encode()).hexdigest()[:24]
         try:
-            items, cache = await _cached(services, "list", suffix,
-                                         lambda: repo.list_products(services, category, limit, offset))
-            return _answer({"items": items, "count": len(items), "limit": limit, "offset": offset,
-                            "read_only": False}, cache, "database")
+            async def build() -> dict:
+                items = await repo.list_products(services, category, limit, offset)
+                return {"items": items, "count": len(items), "limit": limit, "offset": offset,
+                        "read_only": False}
+            body, cache = await _cached(services, "list", suffix, build)
+            return _answer(body, cache, "database")
         except ServiceCallFailed as exc:
             if exc.service != "database":
                 raise
@@ -104,14 +109,17 @@ async def realtime_inventory(events: int = Query(20, ge=0, le=100),
 
 @router.get("/api/inventory/{sku}", dependencies=[Depends(feature("read_only_access"))])
 async def get_inventory_item(sku: str = Path(pattern=SKU_PATTERN),
-                             services: Services = Depends(get_services)) -> JSONResponse:
+                             services: Services = Depends(get_services)) -> Response:
     """One product; 404 ``unknown_sku``."""
     if _database_readable(services):
         try:
-            item, cache = await _cached(services, "item", sku, lambda: repo.get_product(services, sku))
-            if item is None:
-                raise ApiError(404, "unknown_sku", sku=sku)
-            return _answer({"item": item, "read_only": False}, cache, "database")
+            async def build() -> dict:
+                item = await repo.get_product(services, sku)
+                if item is None:   # raised before caching: a miss is never cached
+                    raise ApiError(404, "unknown_sku", sku=sku)
+                return {"item": item, "read_only": False}
+            body, cache = await _cached(services, "item", sku, build)
+            return _answer(body, cache, "database")
         except ServiceCallFailed as exc:
             if exc.service != "database":
                 raise
