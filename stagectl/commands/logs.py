@@ -9,6 +9,7 @@ import typer
 
 from stagectl import context
 from stagectl.commands.up import backend_for
+from stagectl.errors import StagectlError
 
 
 def register(app: typer.Typer) -> None:
@@ -26,6 +27,8 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(context.mask(text).rstrip("\n") + "\n")
         if not follow:
             return 0
+        if not hasattr(stack_backend, "log_path"):
+            raise StagectlError(f"--follow needs the local backend (got {backend})", hint="drop -f, or use `docker compose logs -f`")
         path = stack_backend.log_path(service)
         position = path.stat().st_size if path.exists() else 0
         while True:  # ends with Ctrl-C (exit 130), like tail -f

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib
+import inspect
 import signal
 import sys
 
@@ -11,24 +11,18 @@ from rich.live import Live
 from rich.table import Table
 
 from stagectl import context
-from stagectl.errors import ConfigError
 from stagectl.output import console, emit_json
 
 _PHASE_STYLE = {"healthy": "green", "failed": "red", "aborted": "yellow", "waiting": "cyan", "starting": "cyan"}
 
 
 def backend_for(name: str = "local"):
-    """The backend `name` for the project selected by the global options (exit 2 when unknown)."""
-    project = context.get_project()
-    if name == "local":
-        from stagectl.backends.local import from_project
+    """The backend `name` (local | compose | auto) for the project selected by the global options."""
+    from stagectl.backends import BackendContext, select_backend
 
-        return from_project(project)
-    try:
-        factory = importlib.import_module(f"stagectl.backends.{name}").from_project
-    except (ModuleNotFoundError, AttributeError):
-        raise ConfigError(f"unknown or unavailable backend {name!r}", hint="use --backend local") from None
-    return factory(project)
+    project = context.get_project()
+    ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
+    return select_backend(name, ctx)
 
 
 def _interrupted(signum: int, _frame: object) -> None:
@@ -84,14 +78,16 @@ def register(app: typer.Typer) -> None:
     def up(
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=0.1, help="Seconds until every service must be healthy."),
         json_out: bool = typer.Option(False, "--json", help="Machine output: per-service ready times."),
-        backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
+        backend: str = typer.Option("local", "--backend", help="local (processes), compose, or auto."),
     ) -> int:
         """Start the stack and wait until every service is healthy (idempotent)."""
         stack_backend = backend_for(backend)
         out = console()
         previous = signal.signal(signal.SIGHUP, _interrupted)  # terminal closed: tear down like Ctrl-C
         try:
-            if json_out or not out.is_terminal:
+            if "on_progress" not in inspect.signature(stack_backend.up).parameters:  # not every backend reports
+                result = stack_backend.up(wait_timeout=wait_timeout)
+            elif json_out or not out.is_terminal:
                 result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
             else:
                 with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
