@@ -215,9 +215,15 @@ def observed_down(health: dict) -> frozenset[str]:
     return frozenset(n for n, s in (health.get("services") or {}).items() if s.get("status") == "down")
 
 
+def _score(health: dict | None) -> float | None:
+    value = (health or {}).get("health_score")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
 def _matches(health: dict | None, exp: Expectation) -> bool:
-    return bool(health) and health.get("degradation_level") == exp.level \
-        and abs(float(health.get("health_score") or -1) - exp.score) < 1e-6 and observed_down(health) == exp.down
+    score = _score(health)
+    return bool(health) and health.get("degradation_level") == exp.level and score is not None \
+        and abs(score - exp.score) < 1e-6 and observed_down(health) == exp.down
 
 
 class ChaosRunner:
@@ -265,26 +271,38 @@ class ChaosRunner:
         self.dashboard.scenario = scenario.name
         self.dashboard.new_identity()
         problems: list[str] = []
+        injected_at = restore_at = self.clock()  # both times count from the action, not its end
         try:
             with contextlib.ExitStack() as faults:
                 for service, fault in scenario.faults:
                     faults.enter_context(injected(fault, self.target, service))
-                health, result.time_to_degrade_s = self._wait(
+                health, seconds = self._wait(
                     lambda h: _matches(h, exp), self.timing.degrade_timeout, self._wrong_level_settled(exp))
+                if seconds is not None:
+                    result.time_to_degrade_s = round(self.clock() - injected_at, 3)
+                else:
+                    problems.append(f"expected {exp.level} ({exp.score:g}) with {'+'.join(sorted(exp.down)) or 'nothing'}"
+                                    f" down; saw {(health or {}).get('degradation_level')} ({_score(health)}) with "
+                                    f"{'+'.join(sorted(observed_down(health or {}))) or 'nothing'} down")
                 if scenario.hold_breaker_open:
                     health = self._hold_until_open(scenario.hold_breaker_open, health, result)
                 self._record(health, exp, result)
-                result.enforcement = self.dashboard.check_enforcement(exp.features)
+                result.enforcement += self.dashboard.check_enforcement(exp.features)
+                # a breaker of a down service may still open while it restarts: allow for its wait
+                recovery = _breaker_recovery(health or {}, exp.down)
+                restore_at = self.clock()
             result.restored = True
         except Exception as exc:  # a fault or its restore failed: reported, the run goes on or stops
             problems.append(f"{type(exc).__name__}: {exc}")
         if result.restored:
-            recovery = _open_breaker_recovery(self.dashboard.health() or {})
-            _, result.time_to_recover_s = self._wait(lambda h: _matches(h, expect(frozenset(), self.table)),
-                                                     self.timing.recover_timeout(recovery))
-            if result.time_to_recover_s is None:
+            _, seconds = self._wait(lambda h: _matches(h, expect(frozenset(), self.table)),
+                                    self.timing.recover_timeout(recovery))
+            if seconds is None:
                 problems.append("did not recover to OPTIMAL in time")
-        ok = (result.observed_level == exp.level and result.observed_score == exp.score and result.features_ok
+            else:
+                result.time_to_recover_s = round(self.clock() - restore_at, 3)
+        ok = (result.time_to_degrade_s is not None and result.observed_level == exp.level
+              and result.observed_score == exp.score and result.features_ok
               and not result.enforcement and result.restored and result.time_to_recover_s is not None
               and result.breaker_opened is not False)
         result.status = "pass" if ok and not problems else "fail"
@@ -297,13 +315,15 @@ class ChaosRunner:
         health, seconds = self._wait(lambda h: _breaker(h, service) == "open",
                                      self.timing.breaker_timeout(threshold))
         result.breaker_opened = seconds is not None
+        if seconds is None:
+            result.enforcement.append(f"{service} breaker did not open within {self.timing.breaker_timeout(threshold):.0f}s")
         return health
 
     def _record(self, health: dict | None, exp: Expectation, result: ScenarioResult) -> None:
         if not health:
             return
         result.observed_level = health.get("degradation_level")
-        result.observed_score = health.get("health_score")
+        result.observed_score = _score(health)
         observed = health.get("features") or {}
         result.feature_mismatches = {name: {"expected": want, "observed": observed.get(name)}
                                      for name, want in exp.features.items() if observed.get(name) != want}
@@ -315,11 +335,10 @@ def _breaker(health: dict | None, service: str) -> str | None:
     return ((((health or {}).get("services") or {}).get(service) or {}).get("circuit_breaker") or {}).get("state")
 
 
-def _open_breaker_recovery(health: dict) -> float:
-    """Seconds an OPEN breaker holds before its half-open trial (0 when none is open)."""
-    waits = [float(s["circuit_breaker"].get("recovery_timeout_s") or 0)
-             for s in (health.get("services") or {}).values()
-             if (s.get("circuit_breaker") or {}).get("state") in ("open", "half_open")]
+def _breaker_recovery(health: dict, services) -> float:
+    """Longest wait before a half-open trial among the breakers of `services` (0 when unknown)."""
+    waits = [float(((health.get("services") or {}).get(name) or {}).get("circuit_breaker", {})
+                   .get("recovery_timeout_s") or 0) for name in services]
     return max(waits, default=0.0)
 
 
@@ -388,7 +407,7 @@ def final_health(runner: ChaosRunner) -> tuple[bool, str]:
     """Is the stack whole again: every service healthy (backend) and the dashboard OPTIMAL?"""
     optimal = expect(frozenset(), runner.table)
     health, seconds = runner._wait(lambda h: _matches(h, optimal), runner.timing.recover_timeout(
-        _open_breaker_recovery(runner.dashboard.health() or {})))
+        _breaker_recovery(runner.dashboard.health() or {}, SERVICES)))
     problems = []
     if seconds is None:
         problems.append(f"dashboard level {(health or {}).get('degradation_level')} (score "

@@ -1,0 +1,100 @@
+"""A real local stack (PostgreSQL, Redis, moto, the LLM stub, the dashboard, Prometheus…) on free
+loopback ports under a unique project name; one chaos scenario, the broken-dashboard case, a short
+bench (test_bench_live.py shares the stack), then `down --volumes`.
+
+The dashboard is started with a SERVICE_WEIGHTS override (redis 45 instead of 15). Chaos run *with*
+the same --set computes the same table and must pass; chaos run *without* it computes the contract's
+table — the dashboard's level table is then wrong (redis down: MINIMAL 55 instead of DEGRADED 85)
+and the scenario must fail. One stack serves both, so the tier stays near 90 s.
+Faults caught: chaos that trusts the dashboard's own level, misses a wrong level table, or leaves
+the stack broken; a stack that is not healthy again afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stagectl.commands.init import render_env_file
+from stagectl.config.envfile import parse_env_file
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+PORT_VARS = ("POSTGRES_PORT", "REDIS_PORT", "S3_PORT", "LLM_STUB_PORT", "DASHBOARD_PORT", "PROMETHEUS_PORT",
+             "POSTGRES_EXPORTER_PORT", "REDIS_EXPORTER_PORT", "GRAFANA_PORT")
+WRONG_WEIGHTS = "database:20,openai:30,redis:45,s3:5"
+
+
+def free_ports(count: int) -> list[int]:
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+class LiveStack:
+    def __init__(self, env_file: Path, sets: dict[str, str]):
+        self.env_file, self.sets = env_file, sets
+
+    def cli(self, *args: str, sets: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+        options = [f"--set={k}={v}" for k, v in (self.sets if sets is None else sets).items()]
+        return subprocess.run([sys.executable, "-m", "stagectl", "-C", str(REPO), "--env-file", str(self.env_file),
+                               *options, *args], capture_output=True, text=True, timeout=timeout,
+                              env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"})
+
+
+@pytest.fixture(scope="session")
+def live_stack(tmp_path_factory):
+    """The stack, up with HEALTH_CHECK_INTERVAL=1 and the wrong weights; torn down (volumes too)."""
+    example = REPO / ".env.staging.example"
+    text, _ = render_env_file(example.read_text(encoding="utf-8"), parse_env_file(example))
+    env_file = tmp_path_factory.mktemp("chaos-env") / ".env.staging"
+    env_file.write_text(text, encoding="utf-8")
+    env_file.chmod(0o600)
+    sets = {"COMPOSE_PROJECT_NAME": f"chaos-test-{os.getpid()}", "HEALTH_CHECK_INTERVAL": "1",
+            "HEALTH_CHECK_TIMEOUT": "1", **dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))}
+    stack = LiveStack(env_file, {**sets, "SERVICE_WEIGHTS": WRONG_WEIGHTS})
+    try:
+        up = stack.cli("up", "--wait-timeout", "90", "--json", timeout=150)
+        assert up.returncode == 0, up.stderr[-2000:]
+        yield stack
+    finally:
+        down = stack.cli("down", "--volumes", timeout=90)
+        assert down.returncode == 0, down.stderr[-2000:]
+
+
+def _chaos(stack: LiveStack, sets=None) -> tuple[int, dict]:
+    done = stack.cli("chaos", "--scenario", "redis-down-cache-bypass", "--json", sets=sets, timeout=120)
+    assert done.stdout.strip(), done.stderr[-2000:]
+    return done.returncode, json.loads(done.stdout)
+
+
+def test_chaos_scenario_passes_when_the_dashboard_follows_the_projects_table(live_stack):
+    code, run = _chaos(live_stack)
+    (scenario,) = run["scenarios"]
+    assert (scenario["expected_level"], scenario["expected_score"]) == ("MINIMAL", 55.0)
+    assert scenario["observed_level"] == "MINIMAL" and scenario["features_ok"], scenario
+    assert scenario["enforcement"] == [] and scenario["restored"], scenario
+    assert scenario["time_to_degrade_s"] is not None and scenario["time_to_recover_s"] is not None
+    assert code == 0 and scenario["status"] == "pass" and run["summary"]["final_healthy"], run["summary"]
+    assert {"t", "level", "score"} <= set(run["timeline"][0])
+    assert {p["level"] for p in run["timeline"]} >= {"OPTIMAL", "MINIMAL"}
+
+
+def test_chaos_fails_a_dashboard_whose_level_table_is_wrong(live_stack):
+    contract = {k: v for k, v in live_stack.sets.items() if k != "SERVICE_WEIGHTS"}
+    code, run = _chaos(live_stack, sets=contract)
+    (scenario,) = run["scenarios"]
+    assert (scenario["expected_level"], scenario["expected_score"]) == ("DEGRADED", 85.0)
+    assert (scenario["observed_level"], scenario["observed_score"]) == ("MINIMAL", 55.0)
+    assert scenario["status"] == "fail" and code == 1
+    assert scenario["restored"] and run["summary"]["final_healthy"], "the stack is whole again after the failure"

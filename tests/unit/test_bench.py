@@ -1,0 +1,112 @@
+"""Bench statistics and verdicts, and the HTTP load loop against a local ASGI-free stub server.
+
+Faults caught: a 429 counted as a success, errors hidden by percentiles over successes only, a p95
+over its limit passing, a missing PERF_* limit defaulting silently, a load loop that ignores its
+request or time bound, clients sharing one source address (so the limiter would be measured)."""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import threading
+
+import pytest
+
+from stagectl.bench import Measurement, Request, _limit, judge, load_http, summarize, time_direct, with_ceiling
+from stagectl.errors import ConfigError
+
+
+def test_percentiles_are_interpolated_over_successes():
+    m = summarize(Measurement("x", "http"), [float(i) for i in range(1, 101)], wall_s=2.0)
+    assert (m.p50_ms, m.p95_ms, m.p99_ms) == (50.5, 95.05, 99.01)
+    assert m.ok == 100 and m.throughput_rps == 50.0
+
+
+def test_judge_fails_on_errors_even_with_fast_successes():
+    m = summarize(Measurement("x", "http", count=10, errors=1, error_kinds={"rate_limited_429": 1},
+                              limit_var="PERF_API_P95_MS", limit_ms=500), [1.0] * 9, 1.0)
+    assert judge(m).status == "fail" and "rate_limited_429" in m.detail
+
+
+def test_judge_fails_on_a_p95_over_the_limit_and_passes_within():
+    slow = summarize(Measurement("x", "http", count=20, limit_var="PERF_HEALTH_P95_MS", limit_ms=100),
+                     [10.0] * 18 + [150.0, 150.0], 1.0)
+    assert judge(slow).status == "fail" and "PERF_HEALTH_P95_MS" in slow.detail
+    fast = summarize(Measurement("x", "http", count=20, limit_var="PERF_HEALTH_P95_MS", limit_ms=100),
+                     [10.0] * 20, 1.0)
+    assert judge(fast).status == "pass"
+
+
+def test_judge_fails_with_nothing_measured():
+    assert judge(summarize(Measurement("x", "http"), [], 1.0)).status == "fail"
+
+
+def test_missing_limit_is_a_config_error():
+    with pytest.raises(ConfigError, match="PERF_API_P95_MS"):
+        _limit({}, "PERF_API_P95_MS")
+
+
+def test_ratio_to_ceiling():
+    ceiling = summarize(Measurement("c", "ceiling"), [1.0, 1.0, 1.0], 0.1)
+    endpoint = summarize(Measurement("e", "http"), [4.0, 4.0, 4.0], 0.3)
+    with_ceiling([ceiling, endpoint], ceiling)
+    assert endpoint.ratio_p50_to_ceiling == 4.0 and endpoint.ratio_throughput_to_ceiling == pytest.approx(0.333, abs=1e-3)
+
+
+def test_time_direct_counts_exceptions_as_errors():
+    def op(i):
+        if i % 4 == 0:
+            raise TimeoutError
+    m = time_direct("redis_op", op, count=20, time_limit_s=5)
+    assert (m.count, m.ok, m.errors, m.error_kinds) == (20, 15, 5, {"TimeoutError": 5})
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    """200 for the first 3 requests of each peer address, then 429 (a per-client limiter)."""
+
+    seen: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        with self.lock:
+            count = self.seen[self.client_address[0]] = self.seen.get(self.client_address[0], 0) + 1
+        self.send_response(200 if count <= 3 else 429)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def limited_server():
+    _Handler.seen = {}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _load(url, per_address, requests=30, time_limit_s=10.0):
+    return asyncio.run(load_http("t", "http", url, Request("GET", "/"), headers={}, requests=requests,
+                                 concurrency=3, time_limit_s=time_limit_s, per_address=per_address))
+
+
+def test_clients_rotate_source_addresses_and_stay_under_the_limit(limited_server):
+    m = _load(limited_server, per_address=3)
+    assert (m.count, m.ok, m.errors, m.rate_limited) == (30, 30, 0, 0)
+    assert max(_Handler.seen.values()) <= 3 and len(_Handler.seen) >= 10
+    assert all(addr.startswith("127.") and addr != "127.0.0.1" for addr in _Handler.seen)
+
+
+def test_429s_are_counted_as_errors_not_successes(limited_server):
+    m = _load(limited_server, per_address=10)
+    assert m.rate_limited == m.errors > 0 and m.ok + m.errors == m.count == 30
+    assert judge(m).status == "fail"
+
+
+def test_the_loop_honours_its_time_bound(limited_server):
+    m = _load(limited_server, per_address=3, requests=100_000, time_limit_s=0.3)
+    assert m.count < 100_000 and m.wall_s < 3
