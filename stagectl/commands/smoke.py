@@ -34,11 +34,12 @@ def _dashboard_service(project) -> tuple[str, object]:
                       hint="pass --target URL to test a dashboard running elsewhere")
 
 
-def smoke_target(project, *, target: str | None = None, api_key_env: str | None = None) -> SmokeTarget:
+def smoke_target(project, *, target: str | None = None, api_key_env: str | None = None,
+                 backend: str = "local") -> SmokeTarget:
     """Where the suite points and what it expects: the project's variables with the endpoints the
     local backend gives the dashboard (so the suite talks to the same services), and — for a
-    stack stagectl started — the dashboard's JSON log file. Raises PreflightError (exit 4) when
-    no stack is running and no `target` was given."""
+    stack the local backend started — the dashboard's JSON log file. Raises PreflightError (exit 4)
+    when no stack is running and no `target` was given."""
     from stagectl.backends.local.runners import RunnerContext, build_launch, service_endpoints
 
     name, svc = _dashboard_service(project)
@@ -51,20 +52,26 @@ def smoke_target(project, *, target: str | None = None, api_key_env: str | None 
         env |= {api_key_env: value, "STAGECTL_API_KEY_ENV": api_key_env}
     if target:
         return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
-    _require_running(project, name)
+    url = f"http://127.0.0.1:{_running_dashboard(name, backend).port}"
+    if backend != "local":  # the log file lives inside the container: the logging tests say so and skip
+        return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
-    return SmokeTarget(url=f"http://127.0.0.1:{svc.port}", env=env, dashboard_log=Path(log_file) if log_file else None)
+    return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
 
 
-def _require_running(project, dashboard: str) -> None:
-    from stagectl.backends.local import from_project
+def _running_dashboard(dashboard: str, backend: str):
+    """The dashboard's status row (its published port); PreflightError when it is not running."""
+    from stagectl.commands.up import backend_for
 
-    rows = {row.name: row for row in from_project(project).status(probe=False)}
-    row = rows.get(dashboard)
+    stack_backend = backend_for(backend)
+    # the local backend can answer from its state file alone; the smoke suite does the probing
+    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()
+    row = next((r for r in rows if r.name == dashboard), None)
     if row is None or row.state not in _RUNNING:
         state = row.state if row else "unknown"
         raise PreflightError(f"no stack is running (dashboard: {state})",
                              hint="run `stagectl up` first, or pass --target URL")
+    return row
 
 
 def print_results(result: SmokeResult) -> None:
@@ -92,10 +99,11 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="One JSON document: checks, summary, duration_s."),
         junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML to FILE.", metavar="FILE"),
         timeout: float = typer.Option(600.0, "--timeout", min=1.0, help="Kill the suite after S seconds.", metavar="S"),
+        backend: str = typer.Option("local", "--backend", help="The backend that brought the stack up."),
     ) -> int:
         """Run the live smoke tests against the stack; exit 1 when any fails."""
         project = context.get_project()
-        smoke = smoke_target(project, target=target, api_key_env=api_key_env)
+        smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=backend)
         if api_key_env:  # any name may hold the key; mask it even when the name does not look secret
             context.current().masker.add(smoke.env[api_key_env])
         result = run_smoke(smoke, select=select, timeout_s=timeout)
