@@ -17,10 +17,11 @@ MAX_INTERVAL_S = {"quick": 2.0, "matrix": 1.5}
 
 def running_stack(backend_name: str):
     """(project, backend) of the running stack; PreflightError (exit 4) when the dashboard is not up."""
-    from stagectl.commands.up import backend_for
+    from stagectl.backends import BackendContext, select_backend
 
     project = context.get_project()
-    backend = backend_for(backend_name)
+    backend = select_backend(backend_name, BackendContext(stack=project.stack, env=project.env, root=project.root,
+                                                          state_dir=project.state_dir))
     rows = {row.name: row for row in backend.status()}
     dashboard = rows.get("dashboard")
     if dashboard is None or not dashboard.healthy:
