@@ -99,6 +99,7 @@ def stack(tmp_path_factory):
 def test_suite_green_on_healthy_stack(stack):
     junit = stack.tmp / "smoke.xml"
     done = stack.cli("smoke", "--json", "--junit", str(junit), "--timeout", "400", timeout=450)
+    assert done.stdout.lstrip().startswith("{"), f"exit {done.returncode}, no JSON:\n{done.stderr[-2000:]}"
     report = json.loads(done.stdout)
     bad = [(c["id"], c["status"], c["message"][:300]) for c in report["checks"] if c["status"] != "pass"]
     assert done.returncode == 0, f"exit {done.returncode}; not passed: {bad}"
@@ -134,10 +135,13 @@ class VariantDashboard:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def __enter__(self) -> "VariantDashboard":
+    def start(self) -> "VariantDashboard":
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
+        return self
+
+    def wait_live(self) -> "VariantDashboard":
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -148,10 +152,9 @@ class VariantDashboard:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.__exit__()
         raise AssertionError("variant dashboard not live within 90s")
 
-    def __exit__(self, *exc) -> None:
+    def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         os.killpg(self.proc.pid, signal.SIGTERM)
@@ -177,13 +180,28 @@ VARIANTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def variant_dashboards(stack):
+    """All broken dashboards, started together (their start-up dominates otherwise), always stopped."""
+    dashboards = {name: VariantDashboard(stack, changes, app) for name, (changes, app, _, _) in VARIANTS.items()}
+    try:
+        for dashboard in dashboards.values():
+            dashboard.start()
+        for dashboard in dashboards.values():
+            dashboard.wait_live()
+        yield dashboards
+    finally:
+        for dashboard in dashboards.values():
+            dashboard.stop()
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_broken_dashboard_is_caught(stack, variant):
-    changes, app, select, expected_failures = VARIANTS[variant]
+def test_broken_dashboard_is_caught(stack, variant_dashboards, variant):
+    _, _, select, expected_failures = VARIANTS[variant]
     expected = smoke_target(stack.project(), target="http://unused")  # what the suite expects: the stack's config
-    with VariantDashboard(stack, changes, app) as dashboard:
-        target = dataclasses.replace(expected, url=dashboard.url, dashboard_log=dashboard.log)
-        result = run_smoke(target, select=select, timeout_s=240)
+    dashboard = variant_dashboards[variant]
+    target = dataclasses.replace(expected, url=dashboard.url, dashboard_log=dashboard.log)
+    result = run_smoke(target, select=select, timeout_s=240)
     failed = {r.id for r in result.results if r.status in ("fail", "error")}
     passed = {r.id for r in result.results if r.status == "pass"}
     assert not result.ok and result.pytest_exit == 1
