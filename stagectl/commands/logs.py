@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
             raise StagectlError(f"--follow needs the local backend (got {backend})", hint="drop -f, or use `docker compose logs -f`")
         path = stack_backend.log_path(service)
         position = path.stat().st_size if path.exists() else 0
-        while True:  # ends with Ctrl-C (exit 130), like tail -f
+        while stack_backend.store.read() is not None:  # until Ctrl-C (exit 130) or the stack is down
             size = path.stat().st_size if path.exists() else 0
             if size < position:  # truncated by log rotation
                 position = 0
@@ -47,3 +47,4 @@ def register(app: typer.Typer) -> None:
                     sys.stdout.write(context.mask(text) + "\n")
                     sys.stdout.flush()
             time.sleep(0.2)
+        return 0

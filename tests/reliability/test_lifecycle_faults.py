@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -255,3 +257,20 @@ def test_logs_tail_and_secrets_masked(project):  # row 24
     tail = project.run("logs", "a", "--tail", "1")
     assert tail.out.strip() == "API_TOKEN is ****"
     assert project.run("down").code == 0
+
+
+def test_logs_follow_streams_new_lines_and_ends_with_the_stack(project):
+    project.write({"a": project.service("a", "--spew-mb", "0.05")})
+    assert project.run("up", "--wait-timeout", "15").code == 0
+    followed = project.dir / "followed.txt"
+    with open(followed, "wb") as sink:  # a file, not a pipe nobody drains
+        follower = subprocess.Popen([sys.executable, "-m", "stagectl", "logs", "a", "-f"], cwd=project.dir,
+                                    env=project.env(), stdout=sink, stderr=subprocess.DEVNULL)
+    try:
+        before = eventually(lambda: followed.read_text().count("\nx"), timeout=10)
+        eventually(lambda: followed.read_text().count("\nx") > before, timeout=5)  # new lines keep coming
+        assert project.run("down").code == 0
+        assert follower.wait(timeout=5) == 0  # the stack is gone: follow ends by itself
+    finally:
+        follower.kill()
+        follower.wait()
