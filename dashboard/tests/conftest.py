@@ -89,3 +89,10 @@ def dashboard_factory(deps, tmp_path_factory):
     finally:
         for dash in started:
             dash.stop()
+
+
+@pytest.fixture(scope="session")
+def dashboard(dashboard_factory) -> dp.Dashboard:
+    """One dashboard shared by the test modules that do not need special settings (each chaos
+    test restores OPTIMAL before it ends). Limits are set so tests never trip them by accident."""
+    return dashboard_factory(DASHBOARD_RATELIMIT_REQUESTS="100000", DASHBOARD_MAX_BODY_BYTES="65536")

@@ -48,11 +48,11 @@ ENDPOINTS = {
 
 
 @pytest.fixture(scope="module")
-def dash(dashboard_factory):
-    return dashboard_factory(HEALTH_CHECK_INTERVAL=str(INTERVAL),
-                             DB_CB_RECOVERY_TIMEOUT=str(RECOVERY_TIMEOUT), REDIS_CB_RECOVERY_TIMEOUT=str(RECOVERY_TIMEOUT),
-                             S3_CB_RECOVERY_TIMEOUT=str(RECOVERY_TIMEOUT), OPENAI_CB_RECOVERY_TIMEOUT=str(RECOVERY_TIMEOUT),
-                             DASHBOARD_RATELIMIT_REQUESTS="100000")
+def dash(dashboard, deps):
+    # The shared dashboard runs with these values (conftest); the bounds below are computed from them.
+    assert float(deps.env["HEALTH_CHECK_INTERVAL"]) == INTERVAL
+    assert all(float(deps.env[f"{p}_CB_RECOVERY_TIMEOUT"]) == RECOVERY_TIMEOUT for p in ("DB", "REDIS", "S3", "OPENAI"))
+    return dashboard
 
 
 @pytest.fixture(scope="module")

@@ -34,10 +34,19 @@ SECURITY = {"Content-Security-Policy": "default-src 'none'; frame-ancestors 'non
             "Strict-Transport-Security": "max-age=63072000; includeSubDomains"}
 
 
+MAX_BODY = 65536   # DASHBOARD_MAX_BODY_BYTES of the shared dashboard fixture
+
+
 @pytest.fixture(scope="module")
-def dash(dashboard_factory):
-    return dashboard_factory(DASHBOARD_RATELIMIT_REQUESTS="10000", DASHBOARD_MAX_BODY_BYTES="2048",
-                             DASHBOARD_ENABLE_HSTS="true")
+def dash(dashboard):
+    return dashboard
+
+
+def wait_optimal(api: httpx.Client, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while api.get("/health").json()["degradation_level"] != "OPTIMAL":
+        assert time.monotonic() < deadline, "dashboard not OPTIMAL"
+        time.sleep(0.2)
 
 
 def samples(text: str) -> list:
@@ -92,7 +101,7 @@ def test_bad_input_is_4xx_json_with_headers(dash):
             (api.post("/api/inventory", json={"sku": "A1", "name": "x", "quantity": -1}), 422, "validation_error"),
             (api.post("/api/inventory", json={"sku": "bad sku!", "name": "x"}), 422, "validation_error"),
             (api.post("/api/inventory", json=["a", "list"]), 422, "validation_error"),
-            (api.post("/api/files", content=b"x" * 4096), 413, "payload_too_large"),
+            (api.post("/api/files", content=b"x" * (MAX_BODY + 1)), 413, "payload_too_large"),
             (api.get("/api/inventory/NO-SUCH-SKU-1"), 404, "unknown_sku"),
             (api.patch("/api/inventory/NO-SUCH-SKU-1", json={"name": "y"}), 404, "unknown_sku"),
             (api.get("/api/inventory", params={"limit": "many"}), 422, "validation_error"),
@@ -108,8 +117,8 @@ def test_bad_input_is_4xx_json_with_headers(dash):
 
 def test_chunked_oversized_body_is_413(dash):
     def chunks():
-        for _ in range(10):
-            yield b"y" * 1024   # no Content-Length: the limit must hold while streaming
+        for _ in range(MAX_BODY // 4096 + 2):
+            yield b"y" * 4096   # no Content-Length: the limit must hold while streaming
     with dash.client() as api:
         response = api.post("/api/files", content=chunks())
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
@@ -118,6 +127,7 @@ def test_chunked_oversized_body_is_413(dash):
 
 def test_metrics_every_series_and_bounded_cardinality(dash):
     with dash.client() as api:
+        wait_optimal(api)
         api.get("/api/inventory/NO-SUCH-SKU-2")
         for _ in range(1000):
             path = "/" + "/".join("".join(random.choices(string.ascii_lowercase + string.digits, k=8))

@@ -61,3 +61,20 @@ def test_staging_refuses_missing_or_example_key(deps, key):
     values = {k.lower(): v for k, v in deps.env.items()}
     with pytest.raises(SettingsError, match="DASHBOARD_API_KEY"):
         create_app(load_settings(**{**values, "dashboard_api_key": key}))
+
+
+def test_request_timeout_is_504_json_with_headers(deps):
+    import asyncio
+    settings = settings_for(deps, dashboard_request_timeout=0.5)
+    app = create_app(settings)
+
+    async def slow():
+        await asyncio.sleep(5)
+        return {"late": True}
+    app.add_api_route("/api/slow", slow)   # test-only route standing in for a stuck dependency
+    key = settings.dashboard_api_key.get_secret_value()
+    with TestClient(app) as client:
+        response = client.get("/api/slow", headers={"X-API-Key": key})
+    assert response.status_code == 504
+    assert response.json() == {"error": "request_timeout", "timeout_s": 0.5}
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["X-Request-ID"]

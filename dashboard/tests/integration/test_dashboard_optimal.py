@@ -16,8 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
 @pytest.fixture(scope="module")
-def dash(dashboard_factory):
-    return dashboard_factory()
+def dash(dashboard):
+    return dashboard
 
 
 @pytest.fixture(scope="module")
