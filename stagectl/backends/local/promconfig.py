@@ -46,7 +46,7 @@ def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path
 
 
 def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
-    """Used only while compose/prometheus/prometheus.yml has not been rendered yet."""
+    """Used only when the project has no rendered compose/prometheus/prometheus.staging.yml."""
     interval = ctx.env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
     jobs = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ctx.port('prometheus')}"]}]}]
     for name, svc in ctx.stack.services.items():
@@ -63,8 +63,9 @@ def write_local_config(ctx: RunnerContext) -> Path:
     """Write <state>/prometheus/prometheus.yml (and its credentials file); return its path."""
     out_dir = ctx.state_dir / "prometheus"
     credentials = _private_file(out_dir / "dashboard_api_key", ctx.env.get("DASHBOARD_API_KEY", ""))
-    source = ctx.root / ctx.stack.render_dir / "prometheus" / "prometheus.yml"
-    if source.is_file():
+    rendered = ctx.root / ctx.stack.render_dir / "prometheus"
+    source = next((p for p in (rendered / "prometheus.staging.yml", rendered / "prometheus.yml") if p.is_file()), None)
+    if source is not None:
         config = _adapt(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, ctx, credentials, source.parent)
     else:
         config = _builtin(ctx, credentials)
