@@ -1,8 +1,6 @@
-"""`stagectl bench`: bounded load against the running stack, judged against CONTRACT.md §8.
-
-HTTP endpoints are loaded by N concurrent httpx clients; PostgreSQL, Redis and S3 are timed
-directly; a bare uvicorn "hello" app, started here on a free port, is measured the same way as the
-ceiling of this machine, so results also read as a ratio to it.
+"""The bench engine: a bounded concurrent HTTP load loop, sequential timing of direct operations,
+percentiles and verdicts, and the bare uvicorn "hello" app measured as the ceiling of this machine
+(so results also read as a ratio to it). The stack's own targets are in stagectl.bench_stack.
 
 Rate limiting: the dashboard limits /api/* per API key and peer address (`request.client.host`,
 dashboard/inventario_dashboard/http/security.py). Every client binds its own random loopback source
@@ -17,7 +15,6 @@ import asyncio
 import contextlib
 import dataclasses
 import os
-import secrets
 import signal
 import socket
 import statistics
@@ -29,7 +26,7 @@ from collections.abc import Callable, Iterator
 import httpx
 
 from stagectl.chaos_probe import fresh_loopback
-from stagectl.errors import ConfigError, PreflightError
+from stagectl.errors import PreflightError
 
 
 @dataclasses.dataclass
@@ -176,64 +173,6 @@ def with_ceiling(results: list[Measurement], ceiling: Measurement) -> list[Measu
     return results
 
 
-# --- the stack's targets -------------------------------------------------------------------------
-
-HTTP_TARGETS: dict[str, tuple[Request, str]] = {  # name → (request, §8 limit variable)
-    "health": (Request("GET", "/health"), "PERF_HEALTH_P95_MS"),
-    "inventory_list": (Request("GET", "/api/inventory", params={"limit": 20}), "PERF_API_P95_MS"),
-    "inventory_write": (Request("POST", "/api/inventory"), "PERF_API_P95_MS"),
-    "analytics_summary": (Request("GET", "/api/analytics/summary"), "PERF_API_P95_MS"),
-}
-DIRECT_LIMITS = {"db_query": "PERF_DB_QUERY_MS", "redis_op": "PERF_REDIS_OP_MS", "s3_op": "PERF_S3_OP_MS"}
-BENCH_SKU_PREFIX = "stagectl-bench-"
-
-
-def write_request(run_id: str) -> Request:
-    """POST /api/inventory with a new SKU per request (removed again after the run)."""
-    return Request("POST", "/api/inventory", json_factory=lambda i: {
-        "sku": f"{BENCH_SKU_PREFIX}{run_id}-{i}", "name": "stagectl bench item", "category": "bench",
-        "price": 1.0, "quantity": 0})
-
-
-def direct_ops(env, ports: dict[str, int], run_id: str) -> tuple[dict[str, Callable[[int], object]], Callable[[], None]]:
-    """One timed operation per backing service, and a closer for the connections they hold."""
-    import boto3
-    import psycopg
-    import redis
-    from botocore.config import Config
-
-    db = psycopg.connect(host="127.0.0.1", port=ports["postgres"], dbname=env["POSTGRES_DB"],
-                         user=env["POSTGRES_USER"], password=env.get("POSTGRES_PASSWORD", ""),
-                         connect_timeout=5, autocommit=True)
-    cache = redis.Redis(host="127.0.0.1", port=ports["redis"], password=env.get("REDIS_PASSWORD") or None,
-                        socket_timeout=5)
-    s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{ports['s3']}",
-                      region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
-                      aws_access_key_id=env.get("AWS_ACCESS_KEY_ID", ""),
-                      aws_secret_access_key=env.get("AWS_SECRET_ACCESS_KEY", ""),
-                      config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=10))
-    bucket, key = env["S3_BUCKET_NAME"], f"staging-test/stagectl-bench-{run_id}.txt"
-
-    def s3_op(i: int) -> None:  # a put and the get of what was put: one "S3 operation" round trip
-        s3.put_object(Bucket=bucket, Key=key, Body=f"bench {i}".encode())
-        if s3.get_object(Bucket=bucket, Key=key)["Body"].read() != f"bench {i}".encode():
-            raise ValueError("S3 returned other bytes than were written")
-
-    def close() -> None:
-        try:
-            s3.delete_object(Bucket=bucket, Key=key)
-        finally:
-            db.close()
-            cache.close()
-
-    ops = {
-        "db_query": lambda i: db.execute("SELECT count(*) FROM products").fetchone(),
-        "redis_op": lambda i: cache.ping() if i % 2 == 0 else cache.get("stagectl:bench:probe"),
-        "s3_op": s3_op,
-    }
-    return ops, close
-
-
 CEILING_APP = """
 import sys, uvicorn
 async def app(scope, receive, send):
@@ -243,7 +182,6 @@ async def app(scope, receive, send):
     await send({"type": "http.response.body", "body": b"hello"})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
 """
-MIN_CONCURRENCY = 10  # CONTRACT.md §8: "10+ concurrent requests"
 
 
 @contextlib.contextmanager
@@ -277,113 +215,3 @@ def ceiling_server(timeout: float = 15.0) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
-
-
-@dataclasses.dataclass
-class BenchRun:
-    targets: list[Measurement]
-    settings: dict
-    cleanup: str = ""
-
-    @property
-    def concurrency_ok(self) -> bool:
-        return self.settings["concurrency"] >= MIN_CONCURRENCY
-
-    @property
-    def ok(self) -> bool:
-        return self.concurrency_ok and all(t.status == "pass" for t in self.targets)
-
-    def to_dict(self) -> dict:
-        return {"targets": [t.to_dict() for t in self.targets], "settings": self.settings,
-                "summary": {"passed": sum(t.status == "pass" for t in self.targets),
-                            "failed": sum(t.status != "pass" for t in self.targets), "total": len(self.targets),
-                            "concurrency_ok": self.concurrency_ok, "ok": self.ok, "cleanup": self.cleanup}}
-
-    def check_results(self) -> list:
-        """The targets as shared CheckResults (section "bench") for reports."""
-        from stagectl.results import CheckResult
-
-        out = [CheckResult(f"bench.{t.name}", "bench", "pass" if t.status == "pass" else "fail",  # type: ignore[arg-type]
-                           f"p50 {t.p50_ms} / p95 {t.p95_ms} / p99 {t.p99_ms} ms, {t.throughput_rps} req/s, "
-                           f"{t.errors} errors" + (f"; {t.detail}" if t.detail else ""),
-                           evidence=str(t.to_dict())) for t in self.targets]
-        c = self.settings["concurrency"]
-        out.append(CheckResult("bench.concurrency", "bench", "pass" if self.concurrency_ok else "fail",
-                               f"{c} concurrent clients (CONTRACT.md §8 asks for {MIN_CONCURRENCY}+)"))
-        return out
-
-
-def _limit(env, var: str) -> float:
-    try:
-        return float(env[var])
-    except (KeyError, ValueError):
-        raise ConfigError(f"{var} must be set to a number of milliseconds (CONTRACT.md §8)") from None
-
-
-def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concurrency: int,
-              time_limit_s: float, direct_count: int) -> BenchRun:
-    """Measure the ceiling, the dashboard's endpoints and the three services; judge against §8."""
-    run_id = secrets.token_hex(4)
-    per_address = max(1, int(env.get("DASHBOARD_RATELIMIT_REQUESTS") or 100) - 5)
-    base = f"http://127.0.0.1:{ports['dashboard']}"
-    headers = {"X-API-Key": api_key}
-    common = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s, per_address=per_address)
-    with ceiling_server() as url:
-        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", url, Request("GET", "/"), headers={}, **common))
-    results = [judge(ceiling)]
-    for name, (request, var) in HTTP_TARGETS.items():
-        if name == "inventory_write":
-            request = write_request(run_id)
-        m = asyncio.run(load_http(name, "http", base, request, headers=headers, **common))
-        m.limit_var, m.limit_ms = var, _limit(env, var)
-        results.append(m)
-    cleanup = _remove_bench_items(base, headers, run_id, requests, concurrency, per_address)
-    ops, close = direct_ops(env, ports, run_id)
-    try:
-        for name, op in ops.items():
-            m = time_direct(name, op, count=direct_count, time_limit_s=time_limit_s)
-            m.limit_var, m.limit_ms = DIRECT_LIMITS[name], _limit(env, DIRECT_LIMITS[name])
-            results.append(m)
-    finally:
-        close()
-    with_ceiling(results, ceiling)
-    for m in results[1:]:
-        judge(m)
-    settings = {"requests": requests, "concurrency": concurrency, "time_limit_s": time_limit_s,
-                "direct_count": direct_count, "per_address_requests": per_address,
-                "client_addresses": "one random 127.a.b.c per client, renewed every per_address_requests"}
-    return BenchRun(results, settings, cleanup)
-
-
-def _remove_bench_items(base: str, headers: dict, run_id: str, requests: int, concurrency: int,
-                        per_address: int) -> str:
-    """DELETE what the write target created, through the API (so cache and snapshot follow)."""
-    numbers = iter(range(requests))
-    failed: list[int] = []
-
-    async def worker() -> None:
-        client, used = None, 0
-        try:
-            for i in numbers:
-                if client is None or used >= per_address:  # same address rule as the load itself
-                    if client is not None:
-                        await client.aclose()
-                    transport = httpx.AsyncHTTPTransport(local_address=fresh_loopback())
-                    client = httpx.AsyncClient(base_url=base, headers=headers, transport=transport, timeout=10)
-                    used = 0
-                used += 1
-                try:
-                    r = await client.delete(f"/api/inventory/{BENCH_SKU_PREFIX}{run_id}-{i}")
-                    if r.status_code not in (204, 404):  # 404: that request never created its item
-                        failed.append(i)
-                except httpx.HTTPError:
-                    failed.append(i)
-        finally:
-            if client is not None:
-                await client.aclose()
-
-    async def delete_all() -> None:
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-    asyncio.run(delete_all())
-    return f"{len(failed)} bench items could not be removed" if failed else "bench items removed"

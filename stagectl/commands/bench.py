@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
-        from stagectl.bench import run_bench
+        from stagectl.bench_stack import run_bench
         from stagectl.commands.chaos import running_stack
 
         project, _ = running_stack(backend)

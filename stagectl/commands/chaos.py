@@ -76,7 +76,8 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
     ) -> int:
         """Inject faults, check degradation, enforcement and recovery against CONTRACT.md."""
-        from stagectl.chaos import SCENARIO_SETS, ChaosRunner, LevelTable, Scenario, Timing, run_chaos
+        from stagectl.chaos import SCENARIO_SETS, LevelTable, Scenario
+        from stagectl.chaos_run import ChaosRunner, Timing, run_chaos
         from stagectl.faults import FaultTarget
 
         if down_fault not in ("stop", "freeze"):

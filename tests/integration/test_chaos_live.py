@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,6 +71,7 @@ def live_stack(tmp_path_factory):
     finally:
         down = stack.cli("down", "--volumes", timeout=90)
         assert down.returncode == 0, down.stderr[-2000:]
+        shutil.rmtree(REPO / ".stagectl" / sets["COMPOSE_PROJECT_NAME"], ignore_errors=True)  # logs, state
 
 
 def _chaos(stack: LiveStack, sets=None) -> tuple[int, dict]:

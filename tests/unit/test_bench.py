@@ -12,7 +12,8 @@ import threading
 
 import pytest
 
-from stagectl.bench import Measurement, Request, _limit, judge, load_http, summarize, time_direct, with_ceiling
+from stagectl.bench import Measurement, Request, judge, load_http, summarize, time_direct, with_ceiling
+from stagectl.bench_stack import _limit
 from stagectl.errors import ConfigError
 
 

@@ -12,7 +12,8 @@ import signal
 import pytest
 
 from stagectl.backends.base import ServiceStatus
-from stagectl.chaos import ChaosRunner, LevelTable, Scenario, Timing, expect, run_chaos
+from stagectl.chaos import LevelTable, Scenario, expect
+from stagectl.chaos_run import ChaosRunner, Timing, run_chaos
 from stagectl.commands.chaos import check_interval
 from stagectl.errors import StagectlError
 from stagectl.faults import STACK_SERVICE, FaultTarget
