@@ -172,11 +172,14 @@ def test_find_root_searches_upwards(tmp_path: Path) -> None:
         find_root(Path("/"))
 
 
-def test_the_repository_spec_loads_with_its_example() -> None:
-    """The real stagectl.yaml and .env.staging.example stay valid together (no .env.staging needed)."""
-    project = load_project(REPO, env_file=None, allow_example=True, use_process_env=False)
-    if not project.using_example:
-        pytest.skip("a real .env.staging exists in the checkout; this test is about the example")
+def test_the_repository_spec_loads_with_its_example(tmp_path: Path) -> None:
+    """The real stagectl.yaml and .env.staging.example stay valid together (no .env.staging needed).
+
+    A copy of the two files, so a developer's own .env.staging in the checkout cannot change what is tested."""
+    for name in ("stagectl.yaml", ".env.staging.example"):
+        (tmp_path / name).write_bytes((REPO / name).read_bytes())
+    project = load_project(tmp_path, env_file=None, allow_example=True, use_process_env=False)
+    assert project.using_example
     assert project.stack.services["postgres"].port == int(project.env["POSTGRES_PORT"])
     assert project.stack.start_order()[-1] == ["grafana"]
     assert project.stack.services["postgres"].healthcheck.test[-1].startswith("pg_isready -U ${POSTGRES_USER}")
