@@ -19,7 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (apt-get install prometheus)")
-@pytest.mark.skipif(not (REPO / "compose/prometheus/prometheus.staging.yml").is_file(), reason="compose/ not rendered")
 def test_local_variant_of_rendered_config(tmp_path):
     example = REPO / ".env.staging.example"
     project = load_project(REPO, env_file=example, overrides={"DASHBOARD_PORT": "18080", "PROMETHEUS_PORT": "19091",
