@@ -168,14 +168,22 @@ def test_missing_env_file_hints_init(project):
     assert result.code == 2 and "stagectl init" in result.err
 
 
-def test_stale_state_after_supervisor_kill_9(project):  # rows 16, 30
-    project.write({"a": project.service("a"), "b": project.service("b")})
+@pytest.mark.parametrize("next_command", ["down", "up"])
+def test_stale_state_after_supervisor_kill_9(project, next_command):  # rows 16, 30
+    # a ignores SIGTERM, so it survives its parent-death signal: a real leftover to reap
+    project.write({"a": project.service("a", "--ignore-sigterm"), "b": project.service("b")})
     assert project.run("up", "--wait-timeout", "15").code == 0
+    old_run, survivor = project.state()["run_id"], project.pid("a")
     os.kill(project.state()["owner_pid"], signal.SIGKILL)
     status = project.run("status", "--json")
     assert status.out.count('"state": "stale"') == 2
-    down = project.run("down")
-    assert down.code == 0
+    assert os.path.exists(f"/proc/{survivor}")
+    assert project.run(next_command).code == 0  # reaps the dead owner's leftovers first
+    assert not os.path.exists(f"/proc/{survivor}") or open(f"/proc/{survivor}/stat").read().split()[2] == "Z"
+    if next_command == "up":
+        assert project.state()["run_id"] != old_run
+        assert project.run("status", "--json").out.count('"state": "healthy"') == 2
+        assert project.run("down").code == 0
     assert not (project.state_dir / "state.json").exists()
 
 
