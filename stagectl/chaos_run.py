@@ -8,6 +8,7 @@ stops the run: the next ones would measure a broken stack (they are reported as 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import time
@@ -132,8 +133,7 @@ class ChaosRunner:
         injected_at = restore_at = self.clock()  # both times count from the action, not its end
         try:
             with contextlib.ExitStack() as faults:
-                for service, fault in scenario.faults:
-                    faults.enter_context(injected(fault, self.target, service))
+                enter_all(faults, [injected(fault, self.target, service) for service, fault in scenario.faults])
                 health, seconds = self._wait(
                     lambda h: _matches(h, exp), self.timing.degrade_timeout, self._wrong_level_settled(exp))
                 if seconds is not None:
@@ -187,6 +187,30 @@ class ChaosRunner:
                                      for name, want in exp.features.items() if observed.get(name) != want}
         result.features_ok = not result.feature_mismatches and set(observed) == set(exp.features)
         result.breakers = {name: _breaker(health, name) for name in SERVICES}
+
+
+def enter_all(stack: contextlib.ExitStack, contexts: list) -> None:
+    """Enter the fault contexts at the same time (one outage, not a staircase of them, so breakers
+    count fewer failures), registering each entered one on `stack` so its restore always runs.
+    Restores stay sequential (the stack unwinds in order): a backend may serve one restart at a time."""
+    if len(contexts) <= 1:
+        for cm in contexts:
+            stack.enter_context(cm)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=len(contexts))
+    futures = [pool.submit(cm.__enter__) for cm in contexts]
+    try:
+        concurrent.futures.wait(futures)
+    finally:  # also on Ctrl-C: wait for the injections in flight, then register what took effect
+        pool.shutdown(wait=True)
+        errors = []
+        for cm, future in zip(contexts, futures):
+            if future.exception() is None:
+                stack.push(cm.__exit__)
+            else:
+                errors.append(future.exception())
+    if errors:
+        raise errors[0]
 
 
 def _breaker(health: dict | None, service: str) -> str | None:

@@ -181,3 +181,19 @@ def test_status_rows_are_checked_at_the_end():
     backend.status = lambda: [ServiceStatus("redis", "unhealthy", False, 1, 1)]
     run = run_chaos(runner, [])
     assert not run.final_healthy and "redis is unhealthy" in run.final_detail
+
+
+def test_when_one_of_several_injections_fails_the_others_are_restored():
+    runner, backend, _, _ = make()
+    original = backend.signal
+
+    def signal_or_fail(service, sig):
+        if service == "s3":
+            raise RuntimeError("s3 cannot be signalled")
+        original(service, sig)
+
+    backend.signal = signal_or_fail
+    run = run_chaos(runner, [Scenario("db+s3", (("database", "stop"), ("s3", "stop")))])
+    (result,) = run.scenarios
+    assert result.status == "fail" and "s3 cannot be signalled" in result.detail
+    assert ("start", "postgres") in backend.calls and "postgres" not in backend.stopped
