@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None, *, application: typer.Typer | None = Non
     context.reset()  # masks secrets from the process env even before the callback runs
     previous: dict[int, object] = {}
     try:
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
             previous[signum] = signal.signal(signum, _raise_interrupted)
     except ValueError:  # not the main thread (embedded use): leave signals alone
         pass

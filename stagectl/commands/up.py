@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import signal
 import sys
 
 import typer
@@ -23,12 +22,6 @@ def backend_for(name: str = "local"):
     project = context.get_project()
     ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
     return select_backend(name, ctx)
-
-
-def _interrupted(signum: int, _frame: object) -> None:
-    # the CLI boundary turns `interrupted_by` into exit 128 + N (it handles SIGINT/SIGTERM itself)
-    context.current().interrupted_by = signum
-    raise context.Interrupted(signum)
 
 
 def _progress_table(state: dict) -> Table:
@@ -83,18 +76,14 @@ def register(app: typer.Typer) -> None:
         """Start the stack and wait until every service is healthy (idempotent)."""
         stack_backend = backend_for(backend)
         out = console()
-        previous = signal.signal(signal.SIGHUP, _interrupted)  # terminal closed: tear down like Ctrl-C
-        try:
-            if "on_progress" not in inspect.signature(stack_backend.up).parameters:  # not every backend reports
-                result = stack_backend.up(wait_timeout=wait_timeout)
-            elif json_out or not out.is_terminal:
-                result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
-            else:
-                with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
-                    result = stack_backend.up(wait_timeout=wait_timeout,
-                                              on_progress=lambda state: live.update(_progress_table(state)))
-        finally:
-            signal.signal(signal.SIGHUP, previous)
+        if "on_progress" not in inspect.signature(stack_backend.up).parameters:  # not every backend reports
+            result = stack_backend.up(wait_timeout=wait_timeout)
+        elif json_out or not out.is_terminal:
+            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
+        else:
+            with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
+                result = stack_backend.up(wait_timeout=wait_timeout,
+                                          on_progress=lambda state: live.update(_progress_table(state)))
         if json_out:
             emit_json({
                 "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,
