@@ -66,6 +66,7 @@ class Dashboard:
         self.t0 = clock()
         self.timeline: list[dict] = []
         self.scenario = ""
+        self.last_status: int | None = None
         self.client = self._new_client()
 
     def _new_client(self) -> httpx.Client:
@@ -85,9 +86,12 @@ class Dashboard:
         """The full /health report (None when unreachable or not JSON); recorded in the timeline."""
         try:
             response = self.client.get("/health")
+            self.last_status = response.status_code
             body = response.json() if response.status_code == 200 else None
         except (httpx.HTTPError, ValueError):
-            body = None
+            self.last_status, body = None, None
+        if body is not None and "services" not in body:
+            body = None  # the short answer: the key was not accepted
         level = body.get("degradation_level") if body else "UNREACHABLE"
         score = body.get("health_score") if body else None
         last = self.timeline[-1] if self.timeline else None

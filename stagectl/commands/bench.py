@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
         from stagectl.bench_stack import run_bench
-        from stagectl.commands.chaos import running_stack
+        from stagectl.commands.chaos import _masked, running_stack
 
         project, _ = running_stack(backend)
         env = project.env
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         run = run_bench(env, ports, env.get("DASHBOARD_API_KEY", ""), requests=requests, concurrency=concurrency,
                         time_limit_s=time_limit, direct_count=direct_count)
         if json_out:
-            emit_json(run.to_dict())
+            emit_json(_masked(run.to_dict()))
         else:
             out = console()
             out.print(_table(run))

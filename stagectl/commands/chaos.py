@@ -53,6 +53,17 @@ def check_interval(dashboard, env, which: str) -> float:
     return interval
 
 
+def _masked(value):
+    """`value` with every secret known to this invocation masked in its strings (JSON output too)."""
+    if isinstance(value, str):
+        return context.mask(value)
+    if isinstance(value, dict):
+        return {k: _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def _table(run) -> Table:
     table = Table(title="stagectl chaos", title_justify="left")
     for column in ("scenario", "expected", "observed", "features", "degrade", "recover", "status"):
@@ -77,7 +88,7 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Inject faults, check degradation, enforcement and recovery against CONTRACT.md."""
         from stagectl.chaos import SCENARIO_SETS, LevelTable, Scenario
-        from stagectl.chaos_run import ChaosRunner, Timing, run_chaos
+        from stagectl.chaos_run import ChaosRunner, Timing, final_health, run_chaos
         from stagectl.faults import FaultTarget
 
         if down_fault not in ("stop", "freeze"):
@@ -97,17 +108,21 @@ def register(app: typer.Typer) -> None:
         table = LevelTable.from_env(project.env)
         dashboard = dashboard_for(project)
         try:
+            if dashboard.health() is None:
+                raise PreflightError(f"the dashboard's /health gave no full report (HTTP {dashboard.last_status})",
+                                     hint="is DASHBOARD_API_KEY the key the stack was started with?")
             interval = check_interval(dashboard, project.env, which)
             runner = ChaosRunner(FaultTarget(stack_backend, project.stack, project.env, restart_timeout),
                                  dashboard, table, Timing.from_env(project.env, interval))
-            if not dashboard.health() or dashboard.health().get("degradation_level") != "OPTIMAL":
-                raise UnhealthyError("the dashboard is not OPTIMAL before chaos; nothing would be measured",
+            ready, _ = final_health(runner)  # a previous run may still be recovering: bounded wait
+            if not ready:
+                raise UnhealthyError("the stack is not healthy and OPTIMAL before chaos; nothing would be measured",
                                      hint="see `stagectl status` and the dashboard's /health")
             run = run_chaos(runner, scenarios)
         finally:
             dashboard.close()
         if json_out:
-            emit_json(run.to_dict())
+            emit_json(_masked(run.to_dict()))
         else:
             out = console()
             out.print(_table(run))

@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from stagectl.commands.init import render_env_file
@@ -117,3 +120,25 @@ def test_short_bench_measures_every_target_without_hitting_the_limiter(live_stac
     assert run["summary"]["cleanup"] == "bench items removed"
     # the verdict follows the numbers (this machine may be loaded: pass or fail, never inconsistent)
     assert done.returncode == (0 if all(t["status"] == "pass" for t in run["targets"]) else 1)
+
+
+def test_ctrl_c_during_a_fault_restores_it(live_stack):
+    status = json.loads(live_stack.cli("status", "--json").stdout)
+    redis = psutil.Process(next(s["pid"] for s in status["services"] if s["name"] == "redis"))
+    options = [f"--set={k}={v}" for k, v in live_stack.sets.items()]
+    proc = subprocess.Popen([sys.executable, "-m", "stagectl", "-C", str(REPO), "--env-file", str(live_stack.env_file),
+                             *options, "chaos", "--scenario", "redis-frozen", "--json"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"})
+    try:
+        deadline = time.monotonic() + 40
+        while redis.status() != psutil.STATUS_STOPPED:
+            assert time.monotonic() < deadline and proc.poll() is None, "the freeze never took effect"
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGINT)  # a terminal's Ctrl-C reaches the whole group
+        assert proc.wait(timeout=60) == 130
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert redis.status() != psutil.STATUS_STOPPED, "the frozen redis must be resumed"
