@@ -22,9 +22,9 @@ from .clients.llm import Llm
 from .clients.postgres import Database
 from .clients.redis_store import RedisStore
 from .clients.s3 import ObjectStore
-from .http import errors
-from .http.middleware import DashboardMiddleware, security_headers
-from .http.security import LocalLimiter, rate_limit, service_failure_response_fields
+from .web import errors
+from .web.middleware import DashboardMiddleware, security_headers
+from .web.security import LocalLimiter, rate_limit, retry_after_s, service_failure_response_fields
 from .logging_setup import configure_logging
 from .metrics import Metrics
 from .resilience.breaker import breakers_from_settings
@@ -88,26 +88,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("database unavailable at start; schema is created on first use")
         await services.manager.evaluate_once()
         log.info("dashboard started: level %s, score %s", services.manager.level.name, services.manager.score)
-        tasks = [asyncio.create_task(services.manager.run(), name="degradation-manager"),
-                 asyncio.create_task(snapshot_loop(services), name="inventory-snapshot")]
+        tasks = [asyncio.create_task(_keep_running("degradation manager", services.manager.run),
+                                     name="degradation-manager"),
+                 asyncio.create_task(_keep_running("inventory snapshot", lambda: snapshot_loop(services)),
+                                     name="inventory-snapshot")]
         services.background.extend(tasks)
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await _stop_tasks(tasks)
             await _close_all(services)
             log.info("dashboard stopped")
 
     app = FastAPI(title="inventario-retail Dashboard API", version=s.app_version or __version__,
-                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, debug=s.debug)
     app.state.services = services
     errors.install_handlers(app)
 
     @app.exception_handler(ServiceCallFailed)
     async def _dependency_failed(_: Request, exc: ServiceCallFailed):
-        from .http.security import retry_after_s
         retry = max(exc.retry_after_s or 0, retry_after_s(services))
         return errors.error_response(503, "feature_unavailable",
                                      {"Retry-After": str(max(1, int(retry + 0.999)))},
@@ -132,9 +131,35 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
+async def _keep_running(name: str, loop_factory, pause_s: float = 1.0) -> None:
+    """Run a background loop; if it ever crashes, log it and start it again (a dead health loop
+    would freeze /health at its last answer)."""
+    while True:
+        try:
+            await loop_factory()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s crashed; restarting in %.0fs", name, pause_s)
+            await asyncio.sleep(pause_s)
+
+
+async def _stop_tasks(tasks: list[asyncio.Task], rounds: int = 20) -> None:
+    """Cancel until really done: on Python 3.11 ``asyncio.wait_for`` can swallow a cancellation
+    that races with its inner result (gh-86296), so one cancel() may not end a loop using it."""
+    pending = set(tasks)
+    for _ in range(rounds):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+        if not pending:
+            return
+    log.error("background tasks did not stop: %s", [t.get_name() for t in pending])
+
+
 async def _close_all(services: Services) -> None:
     for name, closer in (("database", services.db.close), ("redis", services.redis.close),
-                         ("openai", services.llm.close)):
+                         ("openai", services.llm.close), ("s3", services.s3.close)):
         try:
             await asyncio.wait_for(closer(), 5)
         except Exception as exc:   # shutting down: note it and keep closing the rest

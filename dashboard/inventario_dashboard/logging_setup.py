@@ -10,7 +10,7 @@ import logging
 import sys
 from datetime import datetime, timezone
 
-from .http import context
+from .web import context
 
 _REQUEST_FIELDS = ("method", "route", "status", "duration_ms", "client_ip")
 

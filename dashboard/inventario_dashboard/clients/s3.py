@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Callable, TypeVar
+from urllib.parse import urlparse
 
 import boto3
 from botocore.config import Config
@@ -17,6 +18,11 @@ log = logging.getLogger("inventario_dashboard.s3")
 
 class S3NotConfigured(RuntimeError):
     """S3_ENDPOINT_URL is empty: the dashboard never falls back to real AWS."""
+
+
+def _is_real_aws(endpoint: str) -> bool:
+    host = (urlparse(endpoint).hostname or "").lower()
+    return host == "amazonaws.com" or host.endswith(".amazonaws.com")
 
 
 class _Missing:
@@ -34,7 +40,7 @@ class ObjectStore:
         self.bucket = settings.s3_bucket_name
         self.endpoint = (settings.s3_endpoint_url or "").strip()
         self._client = None
-        if self.endpoint:
+        if self.endpoint and not _is_real_aws(self.endpoint):
             timeout = float(settings.s3_timeout)
             self._client = boto3.session.Session().client(
                 "s3", endpoint_url=self.endpoint, region_name=settings.aws_default_region,
@@ -46,8 +52,13 @@ class ObjectStore:
     @property
     def client(self):
         if self._client is None:
-            raise S3NotConfigured("S3_ENDPOINT_URL is not set; refusing to use real AWS")
+            raise S3NotConfigured("S3_ENDPOINT_URL is empty or points at AWS; this dashboard only "
+                                  "talks to an S3 stand-in")
         return self._client
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await asyncio.to_thread(self._client.close)
 
     async def _thread(self, fn: Callable[[], T]) -> T:
         return await asyncio.to_thread(fn)

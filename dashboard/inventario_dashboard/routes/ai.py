@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import inventory_repo as repo
 from ..clients.llm import LlmBadOutput
-from ..http.errors import ApiError
-from ..http.security import feature
+from ..web.errors import ApiError
+from ..web.security import feature
 from ..services import Services, get_services
 
 router = APIRouter()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from .. import inventory_repo as repo
-from ..http.security import feature
+from ..web.security import feature
 from ..services import Services, get_services
 
 router = APIRouter()

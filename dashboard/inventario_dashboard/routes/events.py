@@ -10,7 +10,7 @@ import time
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
-from ..http.security import feature
+from ..web.security import feature
 from ..services import Services, get_services
 
 router = APIRouter()

@@ -18,8 +18,8 @@ from fastapi.responses import Response
 from PIL import Image, UnidentifiedImageError
 
 from .. import inventory_repo as repo
-from ..http.errors import ApiError
-from ..http.security import feature
+from ..web.errors import ApiError
+from ..web.security import feature
 from ..services import Services, get_services
 
 router = APIRouter()

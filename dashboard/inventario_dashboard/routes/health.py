@@ -8,8 +8,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from ..http.errors import ApiError
-from ..http.security import key_is_valid, presented_key, require_api_key
+from ..web.errors import ApiError
+from ..web.security import key_is_valid, presented_key, require_api_key
 from ..services import Services, get_services
 
 router = APIRouter()

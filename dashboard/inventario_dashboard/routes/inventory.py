@@ -14,8 +14,8 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import inventory_repo as repo
 from ..clients.guard import ServiceCallFailed
-from ..http.errors import ApiError, FeatureUnavailable
-from ..http.security import feature, retry_after_s
+from ..web.errors import ApiError, FeatureUnavailable
+from ..web.security import feature, retry_after_s
 from ..services import Services, get_services
 
 router = APIRouter()

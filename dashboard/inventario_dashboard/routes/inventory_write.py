@@ -7,8 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import inventory_repo as repo
 from ..clients.postgres import DomainError
-from ..http.errors import ApiError
-from ..http.security import feature
+from ..web.errors import ApiError
+from ..web.security import feature
 from ..services import Services, get_services
 from .inventory import SKU_PATTERN
 

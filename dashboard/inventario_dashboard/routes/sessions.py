@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..http.errors import ApiError
-from ..http.security import feature
+from ..web.errors import ApiError
+from ..web.security import feature
 from ..services import Services, get_services
 
 router = APIRouter(dependencies=[Depends(feature("session_storage"))])

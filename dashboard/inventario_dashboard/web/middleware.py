@@ -84,6 +84,10 @@ class DashboardMiddleware:
                               max_body_bytes=self.max_body)
         except asyncio.TimeoutError:
             await self._error(send_wrapped, state, 504, "request_timeout", timeout_s=self.timeout)
+        except asyncio.CancelledError:
+            if not state["started"]:
+                state["status"] = 499   # the client went away first (nginx's convention)
+            raise
         except Exception:   # last resort: the app let an exception escape
             error_log.exception("unhandled error")
             await self._error(send_wrapped, state, 500, "internal_error")
