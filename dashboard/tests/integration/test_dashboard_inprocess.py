@@ -3,6 +3,7 @@ an exception escaping a route is a JSON 500 with every security header, HSTS fol
 and the factory refuses a staging key that is empty or the example value."""
 from __future__ import annotations
 
+import json
 import secrets
 
 import pytest
@@ -20,7 +21,9 @@ def settings_for(deps, **overrides):
     return load_settings(**values)
 
 
-def test_unhandled_exception_is_json_500_with_security_headers(deps):
+def test_unhandled_exception_is_json_500_with_security_headers(deps, tmp_path, monkeypatch):
+    log_file = tmp_path / "dashboard.jsonl"
+    monkeypatch.setenv("LOG_FILE", str(log_file))
     settings = settings_for(deps)
     app = create_app(settings)
 
@@ -40,6 +43,12 @@ def test_unhandled_exception_is_json_500_with_security_headers(deps):
     assert settings.postgres_password.get_secret_value() not in response.text
     assert 'dashboard_errors_total{error_type="internal_error",route="/api/boom"} 1.0' in metrics
     assert 'dashboard_requests_total{method="GET",route="/api/boom",status="500"} 1.0' in metrics
+    # The traceback is logged (one JSON object), with the secret in the message masked.
+    entries = [json.loads(line) for line in log_file.read_text().splitlines()]
+    crash = [e for e in entries if e["msg"] == "unhandled error"]
+    assert crash and crash[0]["request_id"] == "boom-1" and "RuntimeError" in crash[0]["exc"]
+    assert "kaboom with a secret ***" in crash[0]["exc"]
+    assert settings.postgres_password.get_secret_value() not in log_file.read_text()
 
 
 def test_hsts_only_when_enabled(deps):
