@@ -24,6 +24,7 @@ class Services:
     llm: Llm
     local_limiter: object
     started_at: float = 0.0
+    open_streams: int = 0      # SSE streams holding a Redis pub/sub connection right now
     cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use
     background: list = field(default_factory=list)
 

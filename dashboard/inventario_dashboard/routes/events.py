@@ -9,7 +9,9 @@ import time
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
 
+from ..web.errors import ApiError
 from ..web.security import feature
 from ..services import Services, get_services
 
@@ -25,7 +27,33 @@ async def events(max_events: int = Query(100, ge=1, le=1000),
     """Stream inventory events; ends after ``max_events`` events or ``timeout`` seconds."""
     # Stay inside the request timeout so the stream ends cleanly instead of being cut off.
     duration = min(timeout, max(0.5, float(services.settings.dashboard_request_timeout) - 1))
-    pubsub = await services.redis.subscribe()   # through the breaker: 503 when Redis is down
+    # Each stream holds one pooled Redis connection; capped so streams can never exhaust the pool
+    # (an exhausted pool would look like a Redis outage and trip its breaker).
+    max_streams = max(1, int(services.settings.redis_max_connections) // 4)
+    if services.open_streams >= max_streams:
+        raise ApiError(503, "too_many_streams", headers={"Retry-After": str(int(duration) + 1)},
+                       max_streams=max_streams)
+    services.open_streams += 1
+    released = False
+
+    async def release() -> None:
+        """Idempotent: runs from the generator's finally and again as the response's background
+        task, so a stream whose body never started still gives its slot and connection back."""
+        nonlocal released
+        if released:
+            return
+        released = True
+        services.open_streams -= 1
+        try:
+            await asyncio.wait_for(pubsub.aclose(), 2)
+        except Exception:   # closing a dead connection may fail; nothing left to release
+            pass
+
+    try:
+        pubsub = await services.redis.subscribe()   # through the breaker: 503 when Redis is down
+    except BaseException:
+        services.open_streams -= 1
+        raise
 
     async def stream():
         sent, deadline = 0, time.monotonic() + duration
@@ -51,10 +79,7 @@ async def events(max_events: int = Query(100, ge=1, le=1000),
                     yield ": heartbeat\n\n"
             yield f"event: end\ndata: {json.dumps({'sent': sent})}\n\n"
         finally:
-            try:
-                await asyncio.wait_for(pubsub.aclose(), 2)
-            except Exception:   # closing a dead connection may fail; nothing left to release
-                pass
+            await release()
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    return StreamingResponse(stream(), media_type="text/event-stream", background=BackgroundTask(release),
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

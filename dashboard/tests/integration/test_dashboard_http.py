@@ -170,3 +170,33 @@ def test_json_logs_have_contract_fields_and_no_secrets(dash, deps):
     for secret in (dash.api_key, deps.env["POSTGRES_PASSWORD"], deps.env["REDIS_PASSWORD"],
                    deps.env["OPENAI_API_KEY"], deps.env["AWS_SECRET_ACCESS_KEY"]):
         assert secret not in raw
+
+
+def test_event_streams_are_capped_and_released(dash):
+    """REDIS_MAX_CONNECTIONS=50 (default) → at most 12 streams; the 13th is refused without
+    touching Redis, and every slot comes back when the streams end."""
+    import concurrent.futures
+    import threading
+    cap = 50 // 4
+    opened = threading.Barrier(cap + 1, timeout=20)
+
+    def hold_stream() -> int:
+        with dash.client() as client:
+            with client.stream("GET", "/api/events", params={"timeout": 4, "max_events": 1}) as response:
+                opened.wait()
+                for _ in response.iter_lines():
+                    pass
+                return response.status_code
+    with concurrent.futures.ThreadPoolExecutor(cap) as pool:
+        futures = [pool.submit(hold_stream) for _ in range(cap)]
+        opened.wait()   # all `cap` streams are open now
+        with dash.client() as client:
+            refused = client.get("/api/events", params={"timeout": 1, "max_events": 1})
+        assert refused.status_code == 503 and refused.json()["error"] == "too_many_streams", refused.text
+        assert int(refused.headers["Retry-After"]) >= 1
+        assert [f.result(timeout=30) for f in futures] == [200] * cap
+    with dash.client() as client:
+        again = client.get("/api/events", params={"timeout": 0.5, "max_events": 1})
+        assert again.status_code == 200 and "event: end" in again.text
+        report = client.get("/health").json()
+    assert report["services"]["redis"]["circuit_breaker"]["failure_count"] == 0
