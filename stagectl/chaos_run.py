@@ -133,7 +133,10 @@ class ChaosRunner:
         injected_at = restore_at = self.clock()  # both times count from the action, not its end
         try:
             with contextlib.ExitStack() as faults:
-                enter_all(faults, [injected(fault, self.target, service) for service, fault in scenario.faults])
+                # restores unwind last-in-first-out: the database goes last so it comes back first (the
+                # dashboard's connection pool backs off between reconnects; the sooner it can succeed…)
+                ordered = sorted(scenario.faults, key=lambda item: item[0] == "database")
+                enter_all(faults, [injected(fault, self.target, service) for service, fault in ordered])
                 health, seconds = self._wait(
                     lambda h: _matches(h, exp), self.timing.degrade_timeout, self._wrong_level_settled(exp))
                 if seconds is not None:

@@ -28,6 +28,24 @@ def _table(run) -> Table:
     return table
 
 
+def bench_project(project, *, requests: int = 200, concurrency: int | None = None, time_limit_s: float = 30.0,
+                  direct_count: int = 200):
+    """The core of `stagectl bench` (the pipeline calls it too) for a running stack: a BenchRun.
+    `concurrency` None means PERF_CONCURRENCY from the project env."""
+    from stagectl.bench_stack import run_bench
+
+    env = project.env
+    if concurrency is None:
+        try:
+            concurrency = int(env["PERF_CONCURRENCY"])
+        except (KeyError, ValueError):
+            raise ConfigError("PERF_CONCURRENCY must be set (or pass --concurrency)") from None
+    services = project.stack.services
+    ports = {name: services[name].port for name in ("dashboard", "postgres", "redis", "s3")}
+    return run_bench(env, ports, env.get("DASHBOARD_API_KEY", ""), requests=requests, concurrency=concurrency,
+                     time_limit_s=time_limit_s, direct_count=direct_count)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
@@ -41,20 +59,12 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
-        from stagectl.bench_stack import run_bench
         from stagectl.commands.chaos import _masked, running_stack
 
         project, _ = running_stack(backend)
-        env = project.env
-        if not concurrency:
-            try:
-                concurrency = int(env["PERF_CONCURRENCY"])
-            except (KeyError, ValueError):
-                raise ConfigError("PERF_CONCURRENCY must be set (or pass --concurrency)") from None
-        services = project.stack.services
-        ports = {name: services[name].port for name in ("dashboard", "postgres", "redis", "s3")}
-        run = run_bench(env, ports, env.get("DASHBOARD_API_KEY", ""), requests=requests, concurrency=concurrency,
-                        time_limit_s=time_limit, direct_count=direct_count)
+        run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
+                            direct_count=direct_count)
+        concurrency = run.settings["concurrency"]
         if json_out:
             emit_json(_masked(run.to_dict()))
         else:

@@ -76,6 +76,50 @@ def _table(run) -> Table:
     return table
 
 
+def select_scenarios(which: str = "quick", down_fault: str = "stop", names=()) -> list:
+    """The scenarios of `which` (quick | matrix), `down_fault` for stop faults, filtered by `names`."""
+    from stagectl.chaos import SCENARIO_SETS, Scenario
+
+    if down_fault not in ("stop", "freeze"):
+        raise StagectlError(f"--down-fault must be stop or freeze, not {down_fault!r}")
+    scenarios = SCENARIO_SETS[which]()
+    if down_fault != "stop":
+        scenarios = [Scenario(s.name, tuple((svc, down_fault if f == "stop" else f) for svc, f in s.faults),
+                              s.hold_breaker_open) for s in scenarios]
+    if names:
+        unknown = sorted(set(names) - {s.name for s in scenarios})
+        if unknown:
+            raise StagectlError(f"unknown scenario(s) {', '.join(unknown)}",
+                                hint="known: " + ", ".join(s.name for s in scenarios))
+        scenarios = [s for s in scenarios if s.name in names]
+    return scenarios
+
+
+def run_chaos_on_stack(project, backend, scenarios: list, *, which: str = "quick", restart_timeout: float = 60.0):
+    """The core of `stagectl chaos` (the pipeline calls it too): check the live probe interval
+    (exit 2 when too slow for `which`), wait for OPTIMAL, run `scenarios`. Returns a ChaosRun."""
+    from stagectl.chaos import LevelTable
+    from stagectl.chaos_run import ChaosRunner, Timing, final_health, run_chaos
+    from stagectl.faults import FaultTarget
+
+    table = LevelTable.from_env(project.env)
+    dashboard = dashboard_for(project)
+    try:
+        if dashboard.health() is None:
+            raise PreflightError(f"the dashboard's /health gave no full report (HTTP {dashboard.last_status})",
+                                 hint="is DASHBOARD_API_KEY the key the stack was started with?")
+        interval = check_interval(dashboard, project.env, which)
+        runner = ChaosRunner(FaultTarget(backend, project.stack, project.env, restart_timeout),
+                             dashboard, table, Timing.from_env(project.env, interval))
+        ready, _ = final_health(runner)  # a previous run may still be recovering: bounded wait
+        if not ready:
+            raise UnhealthyError("the stack is not healthy and OPTIMAL before chaos; nothing would be measured",
+                                 hint="see `stagectl status` and the dashboard's /health")
+        return run_chaos(runner, scenarios)
+    finally:
+        dashboard.close()
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def chaos(
@@ -87,40 +131,10 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
     ) -> int:
         """Inject faults, check degradation, enforcement and recovery against CONTRACT.md."""
-        from stagectl.chaos import SCENARIO_SETS, LevelTable, Scenario
-        from stagectl.chaos_run import ChaosRunner, Timing, final_health, run_chaos
-        from stagectl.faults import FaultTarget
-
-        if down_fault not in ("stop", "freeze"):
-            raise StagectlError(f"--down-fault must be stop or freeze, not {down_fault!r}")
         which = "matrix" if matrix else "quick"
-        scenarios = SCENARIO_SETS[which]()
-        if down_fault != "stop":
-            scenarios = [Scenario(s.name, tuple((svc, down_fault if f == "stop" else f) for svc, f in s.faults),
-                                  s.hold_breaker_open) for s in scenarios]
-        if scenario:
-            unknown = sorted(set(scenario) - {s.name for s in scenarios})
-            if unknown:
-                raise StagectlError(f"unknown scenario(s) {', '.join(unknown)}",
-                                    hint="known: " + ", ".join(s.name for s in scenarios))
-            scenarios = [s for s in scenarios if s.name in scenario]
+        scenarios = select_scenarios(which, down_fault, scenario)  # usage errors before anything else
         project, stack_backend = running_stack(backend)
-        table = LevelTable.from_env(project.env)
-        dashboard = dashboard_for(project)
-        try:
-            if dashboard.health() is None:
-                raise PreflightError(f"the dashboard's /health gave no full report (HTTP {dashboard.last_status})",
-                                     hint="is DASHBOARD_API_KEY the key the stack was started with?")
-            interval = check_interval(dashboard, project.env, which)
-            runner = ChaosRunner(FaultTarget(stack_backend, project.stack, project.env, restart_timeout),
-                                 dashboard, table, Timing.from_env(project.env, interval))
-            ready, _ = final_health(runner)  # a previous run may still be recovering: bounded wait
-            if not ready:
-                raise UnhealthyError("the stack is not healthy and OPTIMAL before chaos; nothing would be measured",
-                                     hint="see `stagectl status` and the dashboard's /health")
-            run = run_chaos(runner, scenarios)
-        finally:
-            dashboard.close()
+        run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
         if json_out:
             emit_json(_masked(run.to_dict()))
         else:
@@ -130,6 +144,6 @@ def register(app: typer.Typer) -> None:
                 if r.detail:
                     out.print(f"[dim]{r.name}:[/] {context.mask(r.detail)}")
             verdict = "[green]passed[/]" if run.ok else "[red]FAILED[/]"
-            out.print(f"chaos {verdict} in {run.wall_s:.1f}s (probe interval {interval:.2f}s); "
+            out.print(f"chaos {verdict} in {run.wall_s:.1f}s (probe interval {run.interval_s:.2f}s); "
                       f"final: {'healthy' if run.final_healthy else context.mask(run.final_detail)}")
         return 0 if run.ok else int(ExitCode.CHECKS_FAILED)
