@@ -27,6 +27,9 @@ really has to wait); one named service never healthy; one named service crashing
 shortly after start; and an environment whose preflight fails (missing binary / no engine).
 `running_services` and `data_exists` must look at the world (processes, containers, data
 dirs), not ask the backend under test.
+
+`signal` *delivers* a signal (base.py): compose's pause/stop return once done, but a local
+process handles it a moment later. Its effect must therefore show within SIGNAL_EFFECT_S, polled.
 """
 
 from __future__ import annotations
@@ -49,6 +52,20 @@ class Scenario:
     never_healthy: str | None = None
     crashes: str | None = None
     preflight_fails: bool = False
+
+
+SIGNAL_EFFECT_S = 5.0  # bound for a delivered signal to show in status and in the world
+
+
+def eventually(observe, accept, timeout: float = SIGNAL_EFFECT_S):
+    """Poll `observe()` until `accept(value)`; fail with the last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = observe()
+        if accept(value):
+            return value
+        assert time.monotonic() < deadline, f"not within {timeout}s; last seen: {value!r}"
+        time.sleep(0.05)
 
 
 class ContractHarness(Protocol):
@@ -116,10 +133,10 @@ class BackendContract:
         elapsed = time.monotonic() - began
         assert info.value.exit_code == ExitCode.UNHEALTHY
         assert victim in info.value.message, "the message names the root-cause service"
-        assert harness.log_marker in info.value.message, "the root cause's last log lines are reported"
         assert elapsed >= harness.short_timeout, "gave up before the deadline"
         assert elapsed < harness.short_timeout + 5, "the wait is not bounded by its deadline"
         assert harness.running_services() == set()
+        assert harness.log_marker in info.value.message, "the root cause's last log lines are reported"
 
     def test_a_crash_fails_fast_and_tears_down(self, harness):
         victim = harness.services[-1]
@@ -148,15 +165,15 @@ class BackendContract:
     def test_sigstop_pauses_and_start_restores(self, harness, started):
         victim = harness.services[0]
         started.signal(victim, signal.SIGSTOP)
-        assert {r.name: r.state for r in started.status()}[victim] == "paused"
+        eventually(lambda: {r.name: r.state for r in started.status()}[victim], lambda state: state == "paused")
         restored = started.start(victim, wait_timeout=harness.wait_timeout)
-        assert restored.name == victim and restored.healthy
+        assert restored.name == victim and restored.healthy, f"start must bring a paused service back: {restored}"
 
     def test_sigterm_stops_and_start_restores(self, harness, started):
         victim = harness.services[-1]
         started.signal(victim, signal.SIGTERM)
-        assert not {r.name: r.healthy for r in started.status()}[victim]
-        assert victim not in harness.running_services()
+        eventually(lambda: {r.name: r.healthy for r in started.status()}[victim], lambda healthy: not healthy)
+        eventually(harness.running_services, lambda running: victim not in running)
         assert started.start(victim, wait_timeout=harness.wait_timeout).healthy
         assert all(r.healthy for r in started.status())
 
