@@ -136,6 +136,7 @@ class BackendContract:
         assert elapsed >= harness.short_timeout, "gave up before the deadline"
         assert elapsed < harness.short_timeout + 5, "the wait is not bounded by its deadline"
         assert harness.running_services() == set()
+        # last, so a missing log tail cannot hide a failed teardown or an unbounded wait
         assert harness.log_marker in info.value.message, "the root cause's last log lines are reported"
 
     def test_a_crash_fails_fast_and_tears_down(self, harness):
