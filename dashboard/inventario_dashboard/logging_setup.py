@@ -29,6 +29,15 @@ class JsonFormatter(logging.Formatter):
         return text
 
     def format(self, record: logging.LogRecord) -> str:
+        # Both handlers (stderr and LOG_FILE) share this formatter: format each record once.
+        cached = record.__dict__.get("_dashboard_line")
+        if cached is not None and cached[0] is self:
+            return cached[1]
+        line = self._format(record)
+        record.__dict__["_dashboard_line"] = (self, line)
+        return line
+
+    def _format(self, record: logging.LogRecord) -> str:
         ctx = context.current()
         entry = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
@@ -47,8 +56,8 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(JsonFormatter):
     """``LOG_FORMAT=text``: the same fields on one human-readable line."""
 
-    def format(self, record: logging.LogRecord) -> str:
-        data = json.loads(super().format(record))
+    def _format(self, record: logging.LogRecord) -> str:
+        data = json.loads(super()._format(record))
         head = f'{data.pop("ts")} {data.pop("level")} {data.pop("logger")}: {data.pop("msg")}'
         rest = " ".join(f"{k}={v}" for k, v in data.items() if v is not None and k != "exc")
         return self.mask(f"{head} {rest}" + (f"\n{data['exc']}" if data.get("exc") else ""))
