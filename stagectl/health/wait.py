@@ -158,8 +158,19 @@ class WaitEngine:
                 return self._outcome(True, t0)
             now = self.clock.now()
             if now >= deadline:
-                return self._outcome(False, t0, reason="timeout")
+                return self._outcome(False, t0, root_cause=self._timeout_root_cause(), reason="timeout")
             self.clock.sleep(min(self.tick, deadline - now))
+
+    def _timeout_root_cause(self) -> str | None:
+        """At the deadline: the first service still not healthy although its dependencies are —
+        the one holding the others up (dependents of it merely wait)."""
+        for name, target in self.targets.items():
+            progress = self.progress[name]
+            if progress.phase in ("waiting", "starting") and all(
+                self.progress[d].phase == "healthy" for d in target.depends_on
+            ):
+                return name
+        return None
 
     def _launch_ready(self, now: float) -> WaitOutcome | None:
         for name, target in self.targets.items():

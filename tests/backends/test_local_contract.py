@@ -9,7 +9,6 @@ tier's `project` fixture kills and fails on any marked process left after a test
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from pathlib import Path
 
@@ -77,19 +76,6 @@ class LocalHarness:
         return all(seeds.values())
 
 
-@contextlib.contextmanager
-def known_gap(failing_assertion: str, reason: str):
-    """Expect exactly one contract assertion to fail (a backend defect, reported to its owner).
-    Any other failure still fails the test, and so does a pass: then the gap is fixed and this
-    wrapper must go (strict, like xfail(strict=True) but bound to one assertion)."""
-    try:
-        yield
-    except AssertionError as exc:
-        if failing_assertion not in str(exc):
-            raise
-        pytest.xfail(reason)
-    pytest.fail(f"known gap closed, remove the known_gap wrapper: {reason}")
-
 
 class TestLocalContract(BackendContract):
     @pytest.fixture
@@ -98,15 +84,3 @@ class TestLocalContract(BackendContract):
         # the marker makes every process of this test findable by the sweep and the finalizer
         monkeypatch.setenv(MARKER, project.test_id)
         return LocalHarness(project)
-
-    def test_never_healthy_is_exit_3_names_the_service_and_tears_down(self, harness):
-        with known_gap("the root cause's last log lines are reported",
-                       "LocalBackend._failure drops the supervisor's log tail on a timeout, and the "
-                       "wait engine names no root cause for one"):
-            super().test_never_healthy_is_exit_3_names_the_service_and_tears_down(harness)
-
-    def test_sigstop_pauses_and_start_restores(self, harness, started):
-        with known_gap("start must bring a paused service back",
-                       "Supervisor.restart answers 'already running' for a SIGSTOPped service and "
-                       "LocalBackend.start returns its 'paused' row instead of resuming it or raising"):
-            super().test_sigstop_pauses_and_start_restores(harness, started)

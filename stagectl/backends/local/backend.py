@@ -163,8 +163,12 @@ class LocalBackend:
         self.store.remove()  # everything was torn down; nothing to reap later
         if reason == "timeout":
             pending = "\n".join(f"  {n}: last probe: {p}" for n, p in sorted(error.get("pending", {}).items()))
-            return UnhealthyError(f"not healthy after {error.get('elapsed')}s (--wait-timeout); still pending:\n{pending}",
-                                  hint="see `stagectl logs <service>` output in the state dir, or raise --wait-timeout")
+            blame = ""
+            if root:
+                lines = "\n".join(f"    {line}" for line in error.get("log_tail", []))
+                blame = f"\n  {root} holds the others up; its last log lines:\n{lines}"
+            return UnhealthyError(f"not healthy after {error.get('elapsed')}s (--wait-timeout); still pending:\n{pending}{blame}",
+                                  hint=f"`stagectl logs {root or '<service>'}`, or raise --wait-timeout")
         if reason == "interrupted":
             return StagectlError("interrupted", exit_code=130)
         lines = "\n".join(f"    {line}" for line in error.get("log_tail", []))

@@ -165,11 +165,15 @@ class Supervisor:
     def restart(self, name: str, wait_timeout: float) -> dict:
         """(Re)start one service whose dependencies are up (chaos restore); wait for its health."""
         popen = self.popens.get(name)
-        if popen is not None and popen.poll() is None:
-            return {"ok": True, "detail": "already running"}
         launch = self.launches[name]
         svc = self.stack.services[name]
-        target = Target(name, svc.healthcheck, self._probe(name, launch), self._starter(name, launch), [], describe_exit)
+        starter = self._starter(name, launch)
+        if popen is not None and popen.poll() is None:
+            # Still running, perhaps frozen (a chaos `freeze`): resume its group, then wait for health
+            # like a fresh start — "running" is not "healthy".
+            os.killpg(popen.pid, signal.SIGCONT)
+            starter = lambda: _PopenHandle(popen)  # noqa: E731 — the existing process is the handle
+        target = Target(name, svc.healthcheck, self._probe(name, launch), starter, [], describe_exit)
         outcome = WaitEngine([target], timeout=wait_timeout, on_change=self._on_change,
                              should_stop=lambda: self.stop_requests > 0).run()
         progress = outcome.services[name]
