@@ -87,3 +87,15 @@ def test_request_timeout_is_504_json_with_headers(deps):
     assert response.status_code == 504
     assert response.json() == {"error": "request_timeout", "timeout_s": 0.5}
     assert response.headers["X-Frame-Options"] == "DENY" and response.headers["X-Request-ID"]
+
+
+def test_log_level_is_honoured(deps, tmp_path, monkeypatch):
+    log_file = tmp_path / "warn.jsonl"
+    monkeypatch.setenv("LOG_FILE", str(log_file))
+    settings = settings_for(deps, log_level="WARNING")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/no-such-page").status_code == 404
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert all(line["level"] in ("WARNING", "ERROR", "CRITICAL") for line in lines), lines[:3]
+    assert not any(line.get("route") == "/health/live" for line in lines)
