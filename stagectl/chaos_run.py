@@ -117,7 +117,8 @@ class ChaosRunner:
             if not health or observed_down(health) != exp.down:
                 since.clear()
                 return False
-            since.append(since[0] if since else self.clock())
+            if not since:
+                since.append(self.clock())
             return self.clock() - since[0] > 2 * self.timing.interval + 1
 
         return check
