@@ -144,7 +144,8 @@ def create_stub_app(api_key: str | None = None, mode: str = "normal",
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m inventario_dashboard.llm_stub",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get("LLM_STUB_PORT", "8090")))
     args = parser.parse_args(argv)
