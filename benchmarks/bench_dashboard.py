@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shlex
+import shutil
 import statistics
 import sys
 import tempfile
@@ -94,6 +95,7 @@ def spawned_stack(products: int):
     finally:
         for proc in reversed(procs):
             proc.close()
+        shutil.rmtree(tmp, ignore_errors=True)   # the services' logs and data
 
 
 async def bench(url: str, key: str, requests: int, concurrency: int) -> dict:
