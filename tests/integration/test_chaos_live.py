@@ -65,7 +65,7 @@ def live_stack(tmp_path_factory):
     env_file.write_text(text, encoding="utf-8")
     env_file.chmod(0o600)
     sets = {"COMPOSE_PROJECT_NAME": f"chaos-test-{os.getpid()}", "HEALTH_CHECK_INTERVAL": "1",
-            "HEALTH_CHECK_TIMEOUT": "1", **dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))}
+            **dict(zip(PORT_VARS, map(str, free_ports(len(PORT_VARS)))))}
     stack = LiveStack(env_file, {**sets, "SERVICE_WEIGHTS": WRONG_WEIGHTS})
     try:
         up = stack.cli("up", "--wait-timeout", "90", "--json", timeout=150)
