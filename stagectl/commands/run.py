@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from pathlib import Path
 
@@ -21,11 +22,13 @@ from stagectl.output import console
 from stagectl.pipeline import TEARDOWN_MODES, Pipeline, Step
 from stagectl.report.model import RenderCheckPhase, SmokePhase, ValidatePhase
 from stagectl.results import CheckResult
+from stagectl.secrets import secret_values
 from stagectl.versions import measure_versions
 
 # The dashboard probes its dependencies every HEALTH_CHECK_INTERVAL seconds (10 in the example
 # env). The chaos phase has to see each degradation and recovery, which needs ~1 s probes to fit
-# in minutes; the pipeline brings the stack up with this override and the report's config shows it.
+# in minutes: the pipeline brings the stack up with this override (validate still judges the env
+# file as written), and report.json lists it under config_overrides.
 CHAOS_PROBE_INTERVAL = "1"
 CHAOS_MODES = ("quick", "matrix", "off")
 
@@ -49,8 +52,10 @@ def _now() -> dt.datetime:
 class RunSteps:
     """The pipeline's steps, sharing the project and the backend."""
 
-    def __init__(self, backend_name: str, wait_timeout: float, chaos: str, bench_seconds: float, volumes: bool):
+    def __init__(self, backend_name: str, wait_timeout: float, chaos: str, bench_seconds: float, volumes: bool,
+                 stack_overrides: dict[str, str]):
         self.backend_name = backend_name
+        self.stack_overrides = stack_overrides
         self.wait_timeout = wait_timeout
         self.chaos_mode = chaos
         self.bench_seconds = bench_seconds
@@ -60,14 +65,25 @@ class RunSteps:
 
     @property
     def project(self):
+        """The project as configured: what render --check and validate judge."""
         return context.get_project()
+
+    @functools.cached_property
+    def stack_project(self):
+        """The project the stack runs with: the configured one plus this run's overrides."""
+        from stagectl.config.loader import load_project
+
+        ctx = context.current()
+        project = load_project(ctx.project_dir, env_file=ctx.env_file, overrides={**ctx.overrides, **self.stack_overrides})
+        ctx.masker.add(*secret_values(project.env))
+        return project
 
     @property
     def backend(self):
         if self._backend is None:
             from stagectl.commands.up import backend_for
 
-            self._backend = backend_for(self.backend_name)
+            self._backend = backend_for(self.backend_name, self.stack_project)
         return self._backend
 
     def render_check(self, _ctx) -> RenderCheckPhase:
@@ -102,7 +118,7 @@ class RunSteps:
         started = _now()
         result = self.backend.up(wait_timeout=self.wait_timeout, on_progress=_PlainProgress())
         running = {s.name for s in result.services if s.healthy}
-        self.versions = measure_versions(self.project.stack.services, self.project.env, running)
+        self.versions = measure_versions(self.stack_project.stack.services, self.stack_project.env, running)
         return up_phase(result, command="stagectl up", started_at=started)
 
     def smoke(self, _ctx) -> SmokePhase:
@@ -110,7 +126,7 @@ class RunSteps:
         from stagectl.smoke import run_smoke
 
         started = _now()
-        result = run_smoke(smoke_target(self.project))
+        result = run_smoke(smoke_target(self.stack_project, backend=self.backend_name))
         return SmokePhase(status="passed" if result.ok else "failed", command="stagectl smoke",
                           started_at=started, duration_s=round(result.duration_s, 3), checks=result.results)
 
@@ -139,10 +155,11 @@ def register(app: typer.Typer) -> None:
         if chaos not in CHAOS_MODES:
             raise ConfigError(f"--chaos {chaos!r}: expected one of {', '.join(CHAOS_MODES)}")
         ensure_env_file()
-        if chaos != "off":
-            context.current().overrides.setdefault("HEALTH_CHECK_INTERVAL", CHAOS_PROBE_INTERVAL)
         project = context.get_project()
-        steps = RunSteps(backend, wait_timeout, chaos, bench_seconds, volumes)
+        stack_overrides = {}
+        if chaos != "off" and "HEALTH_CHECK_INTERVAL" not in context.current().overrides:
+            stack_overrides["HEALTH_CHECK_INTERVAL"] = CHAOS_PROBE_INTERVAL
+        steps = RunSteps(backend, wait_timeout, chaos, bench_seconds, volumes, stack_overrides)
         from stagectl.report.step import ReportStep
 
         run_id = uuid.uuid4().hex[:12]
@@ -156,7 +173,8 @@ def register(app: typer.Typer) -> None:
             *extra_steps(steps),
             Step("down", steps.down, kind="teardown", failure_code=ExitCode.TEARDOWN),
             Step("report", ReportStep(out_dir, run_id=run_id, project=project.stack.project, backend=steps.backend_name,
-                                      masker=context.current().masker, service_versions=lambda: steps.versions),
+                                      masker=context.current().masker, service_versions=lambda: steps.versions,
+                                      config_overrides={**context.current().overrides, **stack_overrides}),
                  kind="final"),
         ]
         result = Pipeline(pipeline_steps, teardown=teardown, mask=context.mask).run()

@@ -15,11 +15,12 @@ from stagectl.output import console, emit_json
 _PHASE_STYLE = {"healthy": "green", "failed": "red", "aborted": "yellow", "waiting": "cyan", "starting": "cyan"}
 
 
-def backend_for(name: str = "local"):
-    """The backend `name` (local | compose | auto) for the project selected by the global options."""
+def backend_for(name: str = "local", project=None):
+    """The backend `name` (local | compose | auto) for `project` (default: the one the global
+    options select)."""
     from stagectl.backends import BackendContext, select_backend
 
-    project = context.get_project()
+    project = project or context.get_project()
     ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
     return select_backend(name, ctx)
 

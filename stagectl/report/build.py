@@ -107,6 +107,7 @@ def report_from_pipeline(
     exit_code: int,
     outcome: str,
     service_versions: Mapping[str, str] | None = None,
+    config_overrides: Mapping[str, str] | None = None,
 ) -> Report:
     """A Report from the lifecycle engine's step records (pipeline.StepRecord or compatible).
 
@@ -122,5 +123,6 @@ def report_from_pipeline(
         run_id=run_id, project=project, backend=backend, started_at=started_at, finished_at=finished_at,
         outcome=outcome, exit_code=exit_code, stagectl_version=stagectl.__version__,
         python_version=platform.python_version(), service_versions=dict(service_versions or {}),
+        config_overrides=dict(config_overrides or {}),
         steps=steps, phases=Phases(**phases),
     )

@@ -59,6 +59,7 @@ def render_html(report: Report, masker: Masker | None = None) -> str:
         charts={k: Markup(v) for k, v in svg.items()},  # built from escaped parts in charts.py
         duration=duration,
         versions=sorted(report.service_versions.items()),
+        overrides=sorted(report.config_overrides.items()),
         roles=SIGN_OFF_ROLES,
         summary=report.summary(),
         failures=[(n, c) for n, p in phases.items() for c in p.all_checks() if c.status in ("fail", "error")],

@@ -85,6 +85,10 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     out += ["", "## Versions measured", ""]
     out += _table(("service", "version"), sorted(r.service_versions.items())) if r.service_versions else [
         "No service versions were measured."]
+    if r.config_overrides:
+        out += ["", "## Configuration overrides for this run", "",
+                "The stack was brought up with these values instead of the env file's:", ""]
+        out += _table(("variable", "value"), sorted(r.config_overrides.items()))
 
     failures = [(n, p.command, c) for n, p in r.phases.items() for c in p.all_checks() if c.status in ("fail", "error")]
     stopped = [(n, p) for n, p in r.phases.items() if p.status in ("aborted", "interrupted", "error")]

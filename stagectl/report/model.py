@@ -202,6 +202,10 @@ class Report(_Strict):
     service_versions: dict[str, str] = Field(
         default_factory=dict, description="service → version string, as measured by the backend"
     )
+    config_overrides: dict[str, str] = Field(
+        default_factory=dict,
+        description="variables the run set over the env file for the stack it brought up (e.g. the chaos probe interval)",
+    )
     steps: list[StepRecord] = Field(default_factory=list)
     phases: Phases = Field(default_factory=Phases)
 

@@ -37,6 +37,7 @@ class ReportStep:
     backend: str
     masker: Masker | None = None
     service_versions: Callable[[], Mapping[str, str]] | Mapping[str, str] = dataclasses.field(default_factory=dict)
+    config_overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)
     formats: Sequence[str] = FORMATS
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc)
 
@@ -45,7 +46,7 @@ class ReportStep:
         report = report_from_pipeline(
             ctx.records, run_id=self.run_id, project=self.project, backend=self.backend,
             started_at=ctx.started_at, finished_at=self.now(), exit_code=ctx.exit_code, outcome=ctx.outcome,
-            service_versions=versions,
+            service_versions=versions, config_overrides=self.config_overrides,
         )
         paths = [write_report(report, self.out_dir / REPORT_NAME, self.masker)]
         paths += render_views(report, self.out_dir, self.formats, self.masker)

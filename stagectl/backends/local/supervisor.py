@@ -149,8 +149,9 @@ class Supervisor:
         return outcome.ok
 
     def _record_failure(self, outcome) -> None:
-        pending = {n: p.last_probe or p.phase for n, p in outcome.services.items()
-                   if p.phase in ("starting", "waiting")}
+        pending = {n: p.last_probe or ("not started: dependencies not healthy yet" if p.phase == "pending" else p.phase)
+                   for n, p in outcome.services.items()
+                   if p.phase in ("pending", "starting", "waiting")}
         error = {"reason": outcome.reason, "root_cause": outcome.root_cause, "pending": pending,
                  "elapsed": round(outcome.elapsed, 3)}
         if outcome.root_cause:
