@@ -56,7 +56,7 @@ class LiveStack:
                               env={**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"})
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # torn down when this module is done, not at the end of the whole suite
 def live_stack(tmp_path_factory):
     """The stack, up with HEALTH_CHECK_INTERVAL=1 and the wrong weights; torn down (volumes too)."""
     example = REPO / ".env.staging.example"
