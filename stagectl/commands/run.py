@@ -20,7 +20,17 @@ from stagectl import context
 from stagectl.errors import ConfigError, ExitCode
 from stagectl.output import console
 from stagectl.pipeline import TEARDOWN_MODES, Pipeline, Step
-from stagectl.report.model import RenderCheckPhase, SmokePhase, ValidatePhase
+from stagectl.report.model import (
+    BenchEndpoint,
+    BenchMeasurement,
+    BenchPhase,
+    ChaosPhase,
+    ChaosScenario,
+    LevelSample,
+    RenderCheckPhase,
+    SmokePhase,
+    ValidatePhase,
+)
 from stagectl.results import CheckResult
 from stagectl.secrets import secret_values
 from stagectl.versions import measure_versions
@@ -31,6 +41,7 @@ from stagectl.versions import measure_versions
 # file as written), and report.json lists it under config_overrides.
 CHAOS_PROBE_INTERVAL = "1"
 CHAOS_MODES = ("quick", "matrix", "off")
+LEVELS = ("OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,6 +141,45 @@ class RunSteps:
         return SmokePhase(status="passed" if result.ok else "failed", command="stagectl smoke",
                           started_at=started, duration_s=round(result.duration_s, 3), checks=result.results)
 
+    def chaos(self, _ctx) -> ChaosPhase:
+        from stagectl.commands.chaos import run_chaos_on_stack, select_scenarios
+
+        started = _now()
+        run = run_chaos_on_stack(self.stack_project, self.backend, select_scenarios(self.chaos_mode), which=self.chaos_mode)
+        checks = {c.id: c for c in run.check_results()}
+        scenarios = [
+            ChaosScenario(name=r.name, down=r.down, expected_level=r.expected_level,
+                          observed_level=r.observed_level if r.observed_level in LEVELS else None,
+                          features_ok=r.features_ok, time_to_degrade_s=r.time_to_degrade_s,
+                          time_to_recover_s=r.time_to_recover_s, restored=r.restored, check=checks[f"chaos.{r.name}"])
+            for r in run.scenarios
+        ]
+        # Samples where the dashboard did not answer have no level; the chart shows levels only.
+        timeline = [LevelSample(t_s=s["t"], level=s["level"], scenario=s.get("scenario"))
+                    for s in run.timeline if s.get("level") in LEVELS]
+        flag = "--matrix" if self.chaos_mode == "matrix" else ""
+        return ChaosPhase(status="passed" if run.ok else "failed", command=f"stagectl chaos {flag}".strip(),
+                          started_at=started, duration_s=run.wall_s, scenarios=scenarios, timeline=timeline,
+                          checks=[checks["chaos.final-health"]])
+
+    def bench(self, _ctx) -> BenchPhase:
+        from stagectl.commands.bench import bench_project
+
+        started = _now()
+        run = bench_project(self.stack_project, time_limit_s=self.bench_seconds)
+        checks = {c.id: c for c in run.check_results()}
+        endpoints, ceiling = [], None
+        for m in run.targets:
+            numbers = dict(name=m.name, n=m.count, concurrency=run.settings["concurrency"], p50_ms=m.p50_ms or 0.0,
+                           p95_ms=m.p95_ms or 0.0, p99_ms=m.p99_ms or 0.0, throughput_rps=m.throughput_rps or 0.0,
+                           errors=m.errors)
+            if m.kind == "ceiling":
+                ceiling = BenchMeasurement(**numbers)
+            else:
+                endpoints.append(BenchEndpoint(**numbers, target_ms=m.limit_ms or 0.0, check=checks[f"bench.{m.name}"]))
+        return BenchPhase(status="passed" if run.ok else "failed", command=f"stagectl bench --time-limit {self.bench_seconds:g}",
+                          started_at=started, endpoints=endpoints, ceiling=ceiling, checks=[checks["bench.concurrency"]])
+
     def down(self, _ctx):
         from stagectl.report.build import teardown_phase
 
@@ -183,8 +233,13 @@ def register(app: typer.Typer) -> None:
 
 
 def extra_steps(steps: RunSteps) -> list[Step]:
-    """Chaos and bench, when their engines are present."""
-    return []
+    """Chaos (unless --chaos off) and bench (unless --bench-seconds 0)."""
+    extra = []
+    if steps.chaos_mode != "off":
+        extra.append(Step("chaos", steps.chaos))
+    if steps.bench_seconds > 0:
+        extra.append(Step("bench", steps.bench))
+    return extra
 
 
 def ensure_env_file() -> None:
