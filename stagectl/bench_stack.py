@@ -10,7 +10,16 @@ from collections.abc import Callable
 
 import httpx
 
-from stagectl.bench import Measurement, Request, ceiling_server, judge, load_http, time_direct, with_ceiling
+from stagectl.bench import (
+    Measurement,
+    Request,
+    ceiling_server,
+    judge,
+    load_http,
+    shared_ssl_context,
+    time_direct,
+    with_ceiling,
+)
 from stagectl.chaos_probe import fresh_loopback
 from stagectl.errors import ConfigError
 
@@ -161,7 +170,7 @@ def _remove_bench_items(base: str, headers: dict, run_id: str, requests: int, co
                 if client is None or used >= per_address:  # same address rule as the load itself
                     if client is not None:
                         await client.aclose()
-                    transport = httpx.AsyncHTTPTransport(local_address=fresh_loopback())
+                    transport = httpx.AsyncHTTPTransport(local_address=fresh_loopback(), verify=shared_ssl_context())
                     client = httpx.AsyncClient(base_url=base, headers=headers, transport=transport, timeout=10)
                     used = 0
                 used += 1
