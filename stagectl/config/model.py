@@ -140,15 +140,3 @@ class Stack(_Strict):
             for n in wave:
                 del remaining[n]
         return waves
-
-    def dependents(self, name: str) -> set[str]:
-        """Every service that (transitively) depends on `name`."""
-        out: set[str] = set()
-        frontier = [name]
-        while frontier:
-            cur = frontier.pop()
-            for n, s in self.services.items():
-                if cur in s.depends_on and n not in out:
-                    out.add(n)
-                    frontier.append(n)
-        return out
