@@ -52,17 +52,19 @@ def spawn(
     cwd: Path | None = None,
     user: str | None = None,
     death_signal: int = signal.SIGTERM,
+    stdin: int = subprocess.DEVNULL,
 ) -> subprocess.Popen:
     """Start `argv` in its own session with output appended to `log_path`.
 
     Call this only from a thread that lives as long as the child should (see `Spawner`).
+    `stdin=subprocess.PIPE` is for a prewarmed child that waits for its go (see `PREWARM_BOOT`).
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**env, RUN_ID_VAR: run_id}
     with open(log_path, "ab") as log:  # O_APPEND: copy-truncate keeps working while the child writes
         return subprocess.Popen(
             list(argv),
-            stdin=subprocess.DEVNULL,
+            stdin=stdin,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=child_env,
@@ -72,6 +74,41 @@ def spawn(
             preexec_fn=_pdeathsig(death_signal),  # runs after setreuid: survives user=
             close_fds=True,
         )
+
+
+# A Python service whose imports take seconds (the dashboard: ~2 s of interpreter start and imports
+# on these machines) is started early with this bootstrap: it imports the modules named in argv[1]
+# (no side effects: no settings read, no connection made), then blocks on stdin. Only the go byte,
+# sent once its dependencies are healthy, lets it run `python -m <argv[2]> <argv[3:]...>` exactly as
+# a plain start would. EOF (the supervisor gave up) exits quietly; a failing import exits 1 with the
+# traceback in the service's log, which the wait engine reports as a crash once the service is due.
+PREWARM_BOOT = """\
+import importlib, os, runpy, sys
+for _module in filter(None, sys.argv[1].split(",")):
+    importlib.import_module(_module)
+if os.read(0, 1) != b"g":
+    sys.exit(0)
+_null = os.open(os.devnull, os.O_RDONLY)
+os.dup2(_null, 0)
+os.close(_null)
+sys.argv = sys.argv[2:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def prewarm_argv(python: str, preload: Sequence[str], module: str, args: Sequence[str]) -> list[str]:
+    """argv that imports `preload`, waits for the go byte on stdin, then runs `python -m module args`."""
+    return [python, "-c", PREWARM_BOOT, ",".join(preload), module, *args]
+
+
+def send_go(popen: subprocess.Popen) -> None:
+    """Let a prewarmed child (see `PREWARM_BOOT`) run. A child that already died is left to the
+    caller's exit check, which reports it as a crash."""
+    try:
+        popen.stdin.write(b"g")
+        popen.stdin.close()
+    except (OSError, ValueError):
+        pass
 
 
 class Spawner:

@@ -16,6 +16,7 @@ import concurrent.futures
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -27,7 +28,8 @@ from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
 from stagectl.health.wait import Target, WaitEngine
-from stagectl.process import LOG_LIMIT_BYTES, Spawner, describe_exit, stop_group, sweep_run_id, tail_lines, truncate_log
+from stagectl.process import (LOG_LIMIT_BYTES, Spawner, describe_exit, send_go, stop_group, sweep_run_id, tail_lines,
+                              truncate_log)
 from stagectl.state import StateStore
 
 PLAN_NAME = "plan.json"
@@ -58,6 +60,11 @@ class Supervisor:
         self.stop_requests = 0
         self.restart_requested = False
         self.spawner = Spawner()
+        self.prewarmed: dict[str, concurrent.futures.Future] = {}  # name → Popen waiting for its go
+        # Set once every service without dependencies is spawned: spawns go through one thread
+        # and compete for the GIL, so prewarming and pre-importing wait until the first wave is out
+        self.first_wave = {n for n in self.names if not [d for d in self.stack.services[n].depends_on if d in self.names]}
+        self.first_wave_spawned = threading.Event()
 
     # --- signals -------------------------------------------------------------------------------
     def _on_signal(self, signum, _frame) -> None:
@@ -72,16 +79,42 @@ class Supervisor:
     def _log_path(self, name: str) -> Path:
         return self.ctx.state_dir / "logs" / f"{name}.log"
 
+    def _spawn(self, name: str, launch: Launch, argv: list[str] | None = None, **extra):
+        death = signal.SIGINT if launch.stop_signal == signal.SIGINT else signal.SIGTERM
+        return self.spawner.spawn(argv=argv or launch.argv, env=launch.env, log_path=self._log_path(name),
+                                  run_id=self.run_id, cwd=launch.cwd, user=launch.user, death_signal=death, **extra)
+
+    def _prewarm(self, pool, name: str, launch: Launch) -> None:
+        """Start a service that has dependencies in its prewarm form: it imports while they start,
+        and runs only when `_starter` sends the go (its dependencies are healthy by then)."""
+        argv = launch.prewarm_argv()
+        if argv:
+            def spawn():
+                self.first_wave_spawned.wait(timeout=1.0)
+                return self._spawn(name, launch, argv, stdin=subprocess.PIPE)
+
+            self.prewarmed[name] = pool.submit(spawn)
+
+    def _take_prewarmed(self, name: str):
+        future = self.prewarmed.pop(name, None)
+        if future is None or future.exception() is not None:
+            return None  # not prewarmed, or its spawn failed: a plain start reports the error
+        popen = future.result()
+        send_go(popen)
+        return popen
+
     def _starter(self, name: str, launch: Launch):
         def start():
-            if launch.prepare:
-                launch.prepare()
-            death = signal.SIGINT if launch.stop_signal == signal.SIGINT else signal.SIGTERM
-            popen = self.spawner.spawn(argv=launch.argv, env=launch.env, log_path=self._log_path(name),
-                                       run_id=self.run_id, cwd=launch.cwd, user=launch.user, death_signal=death)
+            popen = self._take_prewarmed(name)
+            if popen is None:
+                if launch.prepare:
+                    launch.prepare()
+                popen = self._spawn(name, launch)
             self.popens[name] = popen
             if name not in self.start_order:
                 self.start_order.append(name)
+            if self.first_wave <= set(self.start_order):
+                self.first_wave_spawned.set()
             try:
                 created = psutil.Process(popen.pid).create_time()
             except psutil.Error:
@@ -138,6 +171,9 @@ class Supervisor:
             targets.append(Target(name, svc.healthcheck, self._probe(name, launch), self._starter(name, launch),
                                   deps, describe_exit))
         with concurrent.futures.ThreadPoolExecutor(max_workers=2 * len(targets) + 1) as pool:
+            for target in targets:
+                if target.depends_on:
+                    self._prewarm(pool, target.name, self.launches[target.name])
             engine = WaitEngine(targets, timeout=float(self.plan["wait_timeout"]), executor=pool,
                                 on_change=self._on_change, should_stop=lambda: self.stop_requests > 0)
             outcome = engine.run()
@@ -219,6 +255,16 @@ class Supervisor:
                 truncate_log(self._log_path(name), limit)
             time.sleep(0.2)
 
+    def _stop_prewarmed(self) -> None:
+        """Prewarmed services that never got their go (the wait failed first): close their stdin
+        (they exit at EOF) and stop their group."""
+        for name, future in list(self.prewarmed.items()):
+            del self.prewarmed[name]
+            if future.exception() is None:
+                popen = future.result()
+                popen.stdin.close()
+                stop_group(popen.pid, signal.SIGTERM, 5.0, reap=popen, hurry=lambda: self.stop_requests >= 2)
+
     def teardown(self) -> None:
         """Stop in reverse dependency waves; services within a wave stop in parallel."""
         self.store.update(lambda s: s.update(phase="stopping"))
@@ -230,6 +276,7 @@ class Supervisor:
             popen.poll()
             self.store.update_service(name, phase="stopped", detail=f"stopped ({how})")
 
+        self._stop_prewarmed()
         started = set(self.popens)
         for wave in reversed(self.stack.start_order()):
             names = [n for n in wave if n in started]
@@ -240,20 +287,29 @@ class Supervisor:
         self.store.update(lambda s: s.update(phase="stopped", escaped=escaped))
 
 
-def _preimport() -> None:
+def _preimport(after: threading.Event) -> None:
     """Import the probe/S3 client libraries while the services start (not on the critical path)."""
     import contextlib
+
+    after.wait(timeout=1.0)
 
     for module in ("psycopg", "redis", "boto3", "stagectl.s3init"):
         with contextlib.suppress(ImportError):
             __import__(module)
+    with contextlib.suppress(Exception):
+        # Creating the first S3 client loads botocore's service model (~0.1–0.2 s); it is cached on
+        # boto3's default session, which `init_s3` uses, so moto's bucket setup does not pay it.
+        import boto3
+
+        boto3.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                     aws_access_key_id="preload", aws_secret_access_key="preload")
 
 
 def main(argv: list[str]) -> int:
     state_dir = Path(argv[1])
     sup = Supervisor(state_dir)
     sup.install_signals()
-    threading.Thread(target=_preimport, daemon=True).start()
+    threading.Thread(target=_preimport, args=(sup.first_wave_spawned,), daemon=True).start()
     threading.Thread(target=sup.keep_logs_bounded, daemon=True).start()
     me = psutil.Process()
     sup.store.update(lambda s: s.update(owner_pid=me.pid, owner_create_time=me.create_time(), phase="starting"))
