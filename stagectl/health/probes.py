@@ -45,9 +45,17 @@ def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], b
                headers: Mapping[str, str] | None = None) -> Probe:
     """GET `url`; healthy on a 2xx answer (or when `expect` accepts the response)."""
 
+    # One client per probe, made on first use: `httpx.get` builds a client, and with it an SSL
+    # context, on every call (~40 ms CPU here), which at a 50 ms start_interval kept most of a core
+    # busy during `up`. No keep-alive, so every probe still opens a fresh connection (a pooled one
+    # could hide a listener that went away).
+    clients: list[httpx.Client] = []
+
     def probe() -> ProbeResult:
+        if not clients:
+            clients.append(httpx.Client(limits=httpx.Limits(max_keepalive_connections=0)))
         try:
-            response = httpx.get(url, timeout=timeout, headers=dict(headers or {}))
+            response = clients[0].get(url, timeout=timeout, headers=dict(headers or {}))
         except httpx.HTTPError as exc:
             return _failure(exc)
         ok = expect(response) if expect else response.is_success
