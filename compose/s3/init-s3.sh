@@ -62,14 +62,14 @@ def _ensure_bucket(s3, bucket: str, region: str) -> list[str]:
     return [f"created bucket {bucket}"]
 
 
-def _ensure_versioning(s3, bucket: str) -> list[str]:
-    if s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled":
+def _ensure_versioning(s3, bucket: str, fresh: bool) -> list[str]:
+    if not fresh and s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled":
         return []
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     return ["enabled versioning"]
 
 
-def _ensure_cors(s3, bucket: str, origins: list[str]) -> list[str]:
+def _ensure_cors(s3, bucket: str, origins: list[str], fresh: bool) -> list[str]:
     wanted = {
         "AllowedOrigins": sorted(origins),
         "AllowedMethods": ["GET", "HEAD", "POST", "PUT"],
@@ -78,7 +78,7 @@ def _ensure_cors(s3, bucket: str, origins: list[str]) -> list[str]:
         "MaxAgeSeconds": 3000,
     }
     try:
-        current = s3.get_bucket_cors(Bucket=bucket).get("CORSRules", [])
+        current = [] if fresh else s3.get_bucket_cors(Bucket=bucket).get("CORSRules", [])
     except ClientError as exc:
         if _error_code(exc) != "NoSuchCORSConfiguration":
             raise
@@ -90,9 +90,9 @@ def _ensure_cors(s3, bucket: str, origins: list[str]) -> list[str]:
     return [f"set CORS for {len(origins)} origin(s)"]
 
 
-def _ensure_lifecycle(s3, bucket: str, noncurrent_days: int) -> list[str]:
+def _ensure_lifecycle(s3, bucket: str, noncurrent_days: int, fresh: bool) -> list[str]:
     try:
-        rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
+        rules = [] if fresh else s3.get_bucket_lifecycle_configuration(Bucket=bucket).get("Rules", [])
     except ClientError as exc:
         if _error_code(exc) != "NoSuchLifecycleConfiguration":
             raise
@@ -113,10 +113,14 @@ def _ensure_lifecycle(s3, bucket: str, noncurrent_days: int) -> list[str]:
     return [f"set lifecycle: noncurrent versions expire after {noncurrent_days} days"]
 
 
-def _ensure_objects(s3, bucket: str) -> list[str]:
+def _ensure_objects(s3, bucket: str, fresh: bool) -> list[str]:
     done = []
     wanted = {prefix: b"" for prefix in TEST_PREFIXES} | TEST_OBJECTS
     for key, body in wanted.items():
+        if fresh:
+            s3.put_object(Bucket=bucket, Key=key, Body=body)
+            done.append(f"put {key}")
+            continue
         try:
             existing = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             if existing == body:
@@ -147,10 +151,13 @@ def init_s3(
         raise ValueError("S3_LIFECYCLE_NONCURRENT_DAYS must be at least 1")
     s3 = _client(endpoint_url, region, access_key, secret_key)
     actions = _ensure_bucket(s3, bucket, region)
-    actions += _ensure_versioning(s3, bucket)
-    actions += _ensure_cors(s3, bucket, list(cors_origins))
-    actions += _ensure_lifecycle(s3, bucket, int(noncurrent_days))
-    actions += _ensure_objects(s3, bucket)
+    # A bucket created just now has no configuration and no objects: skip reading them back
+    # (moto keeps no state, so this is every local `up`; it halves the requests on s3's path).
+    fresh = bool(actions)
+    actions += _ensure_versioning(s3, bucket, fresh)
+    actions += _ensure_cors(s3, bucket, list(cors_origins), fresh)
+    actions += _ensure_lifecycle(s3, bucket, int(noncurrent_days), fresh)
+    actions += _ensure_objects(s3, bucket, fresh)
     return actions
 
 
