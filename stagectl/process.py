@@ -179,6 +179,25 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
+def signal_tree(pid: int, pgid: int, sig: int) -> None:
+    """Deliver `sig` to a service's process group and to every descendant that left it.
+
+    PostgreSQL's backends call setsid() so that signals meant for the postmaster's group do not
+    reach them; a chaos `freeze` (SIGSTOP) sent to the group alone would leave the pooled
+    connections serving queries. Raises ProcessLookupError when the group is gone."""
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
+    os.killpg(pgid, sig)
+    for child in descendants:
+        try:
+            if os.getpgid(child.pid) != pgid:
+                os.kill(child.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
 def _signal_group(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)

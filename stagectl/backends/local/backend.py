@@ -26,7 +26,7 @@ from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_h
 from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
-from stagectl.process import process_matches, stop_group, sweep_run_id, tail_lines
+from stagectl.process import process_matches, signal_tree, stop_group, sweep_run_id, tail_lines
 from stagectl.state import StateStore, config_hash, owner_alive
 
 Progress = Callable[[dict], None]
@@ -226,7 +226,7 @@ class LocalBackend:
         rec = ((self.store.read() or {}).get("services") or {}).get(service) or {}
         if not process_matches(rec.get("pid") or 0, rec.get("create_time")):
             raise StagectlError(f"service {service} is not running")
-        os.killpg(rec["pgid"], sig)
+        signal_tree(rec["pid"], rec["pgid"], sig)
 
     def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
         """Ask the supervisor (the children's parent, so PDEATHSIG stays right) to restart one
