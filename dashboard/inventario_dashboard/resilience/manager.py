@@ -61,6 +61,7 @@ class DegradationManager:
         self._clock = clock
         self._wall_clock = wall_clock
         self._listeners: list[Callable[[DegradationManager], None]] = []
+        self._abandoned: set[asyncio.Task] = set()  # timed-out probes still winding down
         self.services: dict[str, ServiceHealth] = {
             name: ServiceHealth("down", None, None, "not checked yet") for name in SERVICES
         }
@@ -92,6 +93,28 @@ class DegradationManager:
         self._better_streak.clear()  # fresh bad evidence breaks any run of good evaluations
         self._apply(self._target_level(), counts_as_evaluation=False)
 
+    async def _bounded(self, name: str, timeout: float) -> None:
+        """Run one probe for at most `timeout` seconds.
+
+        Not asyncio.wait_for: after a timeout it cancels the probe and then *waits for it to
+        finish*, and a probe whose clean-up blocks on a frozen peer (psycopg's pool returning a
+        connection to a SIGSTOPped server) never finishes — the whole evaluation loop would hang
+        with /health frozen at its last answer. Here the cancelled probe is left to finish on its
+        own; we keep a reference so it is not garbage-collected mid-flight."""
+        task = asyncio.ensure_future(self._probes[name]())
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if task in done:
+            return task.result()
+        task.cancel()
+        self._abandoned.add(task)
+        task.add_done_callback(self._forget_abandoned)
+        raise asyncio.TimeoutError
+
+    def _forget_abandoned(self, task: asyncio.Task) -> None:
+        self._abandoned.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved, so asyncio does not log "exception was never retrieved"
+
     async def _check(self, name: str) -> ServiceHealth:
         breaker = self.breakers[name]
         timeout = self.settings.health_check_timeout
@@ -100,7 +123,7 @@ class DegradationManager:
         latency: float | None = None
         error: str | None = None
         try:
-            await breaker.call(lambda: asyncio.wait_for(self._probes[name](), timeout))
+            await breaker.call(lambda: self._bounded(name, timeout))
         except CircuitOpenError as exc:
             status, error = "down", str(exc)
         except asyncio.TimeoutError:

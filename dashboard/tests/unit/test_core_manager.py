@@ -158,6 +158,29 @@ def test_probe_timeout_is_down(world):
     assert manager.level == Level.DEGRADED
 
 
+def test_probe_whose_cleanup_blocks_after_cancel_is_still_bounded(world):
+    """A frozen peer: the probe's clean-up (a pool returning its connection) blocks after the
+    cancel. asyncio.wait_for would wait for it forever and freeze the evaluation loop."""
+    manager, _ = world(health_check_timeout=0.05)
+
+    async def stuck_even_when_cancelled() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.shield(asyncio.sleep(30))  # clean-up that ignores the cancel
+
+    async def scenario() -> None:
+        manager._probes["database"] = stuck_even_when_cancelled
+        await asyncio.wait_for(manager.evaluate_once(), 2)  # fails the test if the loop hangs
+        for task in list(manager._abandoned):
+            task.remove_done_callback(manager._forget_abandoned)
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert manager.services["database"].status == "down"
+    assert manager.services["database"].last_error == "probe timed out after 0.05s"
+
+
 def test_probes_run_concurrently(world):
     manager, _ = world(health_check_timeout=2)
     started: list[str] = []
