@@ -180,6 +180,12 @@ class RunSteps:
         return BenchPhase(status="passed" if run.ok else "failed", command=f"stagectl bench --time-limit {self.bench_seconds:g}",
                           started_at=started, endpoints=endpoints, ceiling=ceiling, checks=[checks["bench.concurrency"]])
 
+    def force_kill(self) -> None:
+        """The pipeline's second-signal callback: kill what the backend started, without grace."""
+        kill = getattr(self._backend, "kill", None)  # backends that can (local); compose's down is already forced
+        if kill is not None:
+            kill()
+
     def down(self, _ctx):
         from stagectl.report.build import teardown_phase
 
@@ -227,7 +233,7 @@ def register(app: typer.Typer) -> None:
                                       config_overrides={**context.current().overrides, **stack_overrides}),
                  kind="final"),
         ]
-        result = Pipeline(pipeline_steps, teardown=teardown, mask=context.mask).run()
+        result = Pipeline(pipeline_steps, teardown=teardown, on_force=steps.force_kill, mask=context.mask).run()
         print_summary(result, out_dir)
         return result.exit_code
 

@@ -282,3 +282,27 @@ def test_logs_follow_streams_new_lines_and_ends_with_the_stack(project):
     finally:
         follower.kill()
         follower.wait()
+
+
+def test_kill_stops_everything_without_grace(project):  # run's second Ctrl-C during teardown
+    from stagectl.backends.local import from_project
+    from stagectl.config.loader import load_project
+
+    project.write({"a": project.service("a", "--ignore-sigterm", grace="30s"),
+                   "b": project.service("b", "--ignore-sigterm", grace="30s", depends_on=["a"])})
+    assert project.run("up", "--wait-timeout", "15").code == 0
+    pids = [project.pid("a"), project.pid("b"), project.state()["owner_pid"]]
+    started = time.monotonic()
+    from_project(load_project(project.dir)).kill()
+    eventually(lambda: not any(_alive(pid) for pid in pids), timeout=5)
+    assert time.monotonic() - started < 5  # no 30 s grace for services that ignore SIGTERM
+    assert project.run("down").code == 0  # the leftover state is reaped cleanly
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

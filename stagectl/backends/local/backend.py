@@ -26,7 +26,7 @@ from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_h
 from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
-from stagectl.process import process_matches, signal_tree, stop_group, sweep_run_id, tail_lines
+from stagectl.process import kill_group_now, process_matches, signal_tree, stop_group, sweep_run_id, tail_lines
 from stagectl.state import StateStore, config_hash, owner_alive
 
 Progress = Callable[[dict], None]
@@ -265,6 +265,18 @@ class LocalBackend:
                                     hint="kill them by hand (see `stagectl status`)")
             self.store.remove()
             return result
+
+    def kill(self) -> None:
+        """No grace (a second Ctrl-C during teardown): SIGKILL the supervisor and every service
+        group, then sweep the run id. The state file stays, so a later `down` can verify."""
+        state = self.store.read() or {}
+        if owner_alive(state):
+            os.kill(state["owner_pid"], signal.SIGKILL)
+        for rec in (state.get("services") or {}).values():
+            if rec.get("pid") and process_matches(rec["pid"], rec.get("create_time")):
+                kill_group_now(rec.get("pgid", rec["pid"]))
+        if state.get("run_id"):
+            sweep_run_id(state["run_id"])
 
     def _stop_owner(self, state: dict) -> DownResult:
         """Ask the live supervisor to stop; verify; reap whatever it left."""
