@@ -12,15 +12,14 @@ import httpx
 
 from stagectl.bench import (
     Measurement,
+    RenewingClient,
     Request,
     ceiling_server,
     judge,
     load_http,
-    shared_ssl_context,
     time_direct,
     with_ceiling,
 )
-from stagectl.chaos_probe import fresh_loopback
 from stagectl.errors import ConfigError
 
 MIN_CONCURRENCY = 10  # CONTRACT.md §8: "10+ concurrent requests"
@@ -164,16 +163,10 @@ def _remove_bench_items(base: str, headers: dict, run_id: str, requests: int, co
     failed: list[int] = []
 
     async def worker() -> None:
-        client, used = None, 0
+        clients = RenewingClient(base, headers, per_address)  # same address rule as the load itself
         try:
             for i in numbers:
-                if client is None or used >= per_address:  # same address rule as the load itself
-                    if client is not None:
-                        await client.aclose()
-                    transport = httpx.AsyncHTTPTransport(local_address=fresh_loopback(), verify=shared_ssl_context())
-                    client = httpx.AsyncClient(base_url=base, headers=headers, transport=transport, timeout=10)
-                    used = 0
-                used += 1
+                client = await clients.next()
                 try:
                     r = await client.delete(f"/api/inventory/{BENCH_SKU_PREFIX}{run_id}-{i}")
                     if r.status_code not in (204, 404):  # 404: that request never created its item
@@ -181,8 +174,7 @@ def _remove_bench_items(base: str, headers: dict, run_id: str, requests: int, co
                 except httpx.HTTPError:
                     failed.append(i)
         finally:
-            if client is not None:
-                await client.aclose()
+            await clients.aclose()
 
     async def delete_all() -> None:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -11,6 +11,7 @@ import re
 from stagectl.checking import S3_INIT, CheckContext, check, failed, passed, verdict
 
 SECTION = "s3"
+CREATE_BUCKET = re.compile(r"create[-_]bucket|\bs3\s+mb\b")  # boto3, aws-cli s3api, or aws s3 mb
 
 
 def _script(ctx: CheckContext) -> tuple[str, str]:
@@ -67,9 +68,8 @@ def shell_syntax(ctx: CheckContext):
 @check("s3.bucket_created", SECTION, "The script creates the bucket named by S3_BUCKET_NAME.", catches="the dashboard's uploads failing with NoSuchBucket")
 def bucket_created(ctx: CheckContext):
     text, rel = _script(ctx)
-    pattern = re.compile(r"create[-_]bucket|\bs3\s+mb\b")
     problems = []
-    if not pattern.search(text):
+    if not CREATE_BUCKET.search(text):
         problems.append(("no create-bucket call", rel))
     if not _mentions(text, ctx, "S3_BUCKET_NAME"):
         problems.append(("the bucket name does not come from S3_BUCKET_NAME", rel))
@@ -79,7 +79,7 @@ def bucket_created(ctx: CheckContext):
 @check("s3.bucket_idempotent", SECTION, "Creating the bucket tolerates an existing bucket.", catches="the init container failing on every restart after the first")
 def bucket_idempotent(ctx: CheckContext):
     text, rel = _script(ctx)
-    create_line = next((line for line in text.splitlines() if re.search(r"create[-_]bucket|\bs3\s+mb\b", line)), "")
+    create_line = next((line for line in text.splitlines() if CREATE_BUCKET.search(line)), "")
     tolerant = "|| true" in create_line or re.search(r"head[-_]bucket|BucketAlreadyOwnedByYou|BucketAlreadyExists", text)
     return verdict([] if tolerant else [("create-bucket fails when the bucket exists", rel)], "bucket creation is idempotent")
 
