@@ -14,17 +14,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import functools
 import os
 import signal
 import socket
 import statistics
 import subprocess
-import ssl
 import sys
 import time
 from collections.abc import Callable, Iterator
 
+import aiohttp
 import httpx
 
 from stagectl.chaos_probe import fresh_loopback
@@ -53,6 +52,7 @@ class Measurement:
     ratio_throughput_to_ceiling: float | None = None
     status: str = "fail"
     detail: str = ""
+    first_p95_ms: float | None = None  # set when a p95 miss was measured again (see `confirm_miss`)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -80,8 +80,25 @@ def judge(m: Measurement) -> Measurement:
         problems.append(f"{m.errors} of {m.count} failed ({kinds})")
     if m.limit_ms is not None and (m.p95_ms is None or m.p95_ms > m.limit_ms):
         problems.append(f"p95 {m.p95_ms} ms > {m.limit_var}={m.limit_ms:g} ms")
-    m.status, m.detail = ("fail", "; ".join(problems)) if problems else ("pass", "")
+    m.status = "fail" if problems else "pass"
+    if m.first_p95_ms is not None:
+        problems.append(f"measured again after a first p95 of {m.first_p95_ms} ms")
+    m.detail = "; ".join(problems)
     return m
+
+
+def confirm_miss(m: Measurement, measure_again: Callable[[], Measurement]) -> Measurement:
+    """Judge `m`; a target missed on latency alone (no errors) is measured once more and judged on
+    that second measurement, which keeps the first p95 on record. One descheduled process on a
+    shared 2-core machine can push a p95 of 200 sub-millisecond operations past a 5 ms limit
+    (seen here with two CPU hogs running: Redis p95 0.2 → 4 ms); a real regression misses twice.
+    Errors are never measured again: one failed request is a failure."""
+    judge(m)
+    if m.status == "pass" or m.errors or m.ok == 0:
+        return m
+    again = measure_again()
+    again.limit_var, again.limit_ms, again.first_p95_ms = m.limit_var, m.limit_ms, m.p95_ms
+    return judge(again)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,40 +109,47 @@ class Request:
     params: dict | None = None
 
 
-@functools.cache
-def shared_ssl_context() -> ssl.SSLContext:
-    """One SSL context for every client. httpx builds a new one per transport otherwise (~70 ms of
-    CPU, measured here), which blocks the event loop each time a client renews its loopback
-    address and shows up as a ~300 ms tail on every other in-flight request — the bench would
-    measure itself. (The URLs are plain http; the context is only what httpx insists on holding.)"""
-    return ssl.create_default_context()
-
-
 class RenewingClient:
     """One worker's HTTP client, moved to a fresh loopback source address every `per_address`
     requests: the dashboard rate-limits per API key + peer address, and the bench measures
-    latency, not the limiter."""
+    latency, not the limiter.
 
-    def __init__(self, base_url: str, headers: dict[str, str], per_address: int):
-        self.base_url, self.headers, self.per_address = base_url, headers, per_address
-        self._client: httpx.AsyncClient | None = None
+    aiohttp, not httpx: on this 2-core machine an httpx AsyncClient loop tops out at ~760 req/s
+    against a bare uvicorn app (p50 12.5 ms at 10 clients, all of it client CPU), aiohttp at
+    ~3300 req/s (p50 3.1 ms) — measured with the ceiling app. With httpx the bench mostly timed
+    itself, and a slower machine turned client overhead into missed targets."""
+
+    def __init__(self, base_url: str, headers: dict[str, str], per_address: int, timeout_s: float = 10.0):
+        self.base_url, self.headers, self.per_address = base_url.rstrip("/"), headers, per_address
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self._session: aiohttp.ClientSession | None = None
         self._used = 0
 
-    async def next(self) -> httpx.AsyncClient:
-        """The client for the next request (a new one once the current address is used up)."""
-        if self._client is None or self._used >= self.per_address:
+    async def _next_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._used >= self.per_address:
             await self.aclose()
-            transport = httpx.AsyncHTTPTransport(local_address=fresh_loopback(), verify=shared_ssl_context())
-            self._client = httpx.AsyncClient(base_url=self.base_url, headers=self.headers, transport=transport,
-                                             timeout=10)
+            connector = aiohttp.TCPConnector(local_addr=(fresh_loopback(), 0), limit=1)
+            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
             self._used = 0
         self._used += 1
-        return self._client
+        return self._session
+
+    async def request(self, method: str, path: str, *, json: dict | None = None,
+                      params: dict | None = None) -> int:
+        """Send one request and read the whole body; the status code. Transport failures raise
+        `aiohttp.ClientError` or `asyncio.TimeoutError` (see `TRANSPORT_ERRORS`)."""
+        session = await self._next_session()
+        async with session.request(method, self.base_url + path, json=json, params=params) as response:
+            await response.read()
+            return response.status
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
 
 
 async def load_http(name: str, kind: str, base_url: str, request: Request, *, headers: dict[str, str],
@@ -139,30 +163,29 @@ async def load_http(name: str, kind: str, base_url: str, request: Request, *, he
     deadline = started + time_limit_s
 
     async def worker() -> None:
-        clients = RenewingClient(base_url, headers, per_address)
+        client = RenewingClient(base_url, headers, per_address)
         try:
             for number in counter:
                 if time.perf_counter() >= deadline:
                     return
-                client = await clients.next()
                 body = request.json_factory(number) if request.json_factory else None
                 t0 = time.perf_counter()
                 try:
-                    response = await client.request(request.method, request.path, json=body, params=request.params)
-                except httpx.HTTPError as exc:
+                    status = await client.request(request.method, request.path, json=body, params=request.params)
+                except TRANSPORT_ERRORS as exc:
                     _count_error(m, type(exc).__name__)
                     continue
                 elapsed_ms = (time.perf_counter() - t0) * 1000
                 m.count += 1
-                if 200 <= response.status_code < 300:
+                if 200 <= status < 300:
                     latencies.append(elapsed_ms)
-                elif response.status_code == 429:
+                elif status == 429:
                     m.rate_limited += 1
                     _count_error(m, "rate_limited_429", counted=True)
                 else:
-                    _count_error(m, f"http_{response.status_code}", counted=True)
+                    _count_error(m, f"http_{status}", counted=True)
         finally:
-            await clients.aclose()
+            await client.aclose()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return summarize(m, latencies, time.perf_counter() - started)

@@ -56,6 +56,17 @@ def _phase_status(results: list[CheckResult]) -> str:
     return "failed" if any(r.status in ("fail", "error") for r in results) else "passed"
 
 
+def _failures(results, shown: int = 3) -> str | None:
+    """Which checks failed, for the step's line: a CI log then says what broke, not only that
+    something did (the report has the rest)."""
+    failed = [r for r in results if r.status in ("fail", "error")]
+    if not failed:
+        return None
+    listed = "; ".join(f"{r.id}: {r.message[:200]}" for r in failed[:shown])
+    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"{len(failed)} failed — {listed}{more}"
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
@@ -107,15 +118,16 @@ class RunSteps:
                         evidence=context.mask(d.diff)[-4000:] or None, hint="run `stagectl render` and commit compose/")
             for d in diffs
         ] or [CheckResult("render.current", "render", "pass", "compose/ equals a fresh render of templates/")]
-        return RenderCheckPhase(status=_phase_status(checks), command="stagectl render --check",
-                                started_at=started, checks=checks)
+        return RenderCheckPhase(status=_phase_status(checks), reason=_failures(checks),
+                                command="stagectl render --check", started_at=started, checks=checks)
 
     def validate(self, _ctx) -> ValidatePhase:
         from stagectl.commands.validate import validate
 
         started = _now()
         results, duration = validate()
-        return ValidatePhase(status=_phase_status(results), command="stagectl validate", started_at=started,
+        return ValidatePhase(status=_phase_status(results), reason=_failures(results), command="stagectl validate",
+                             started_at=started,
                              duration_s=round(duration, 4), checks=results)
 
     def preflight(self, _ctx) -> "Passed":
@@ -138,7 +150,7 @@ class RunSteps:
 
         started = _now()
         result = run_smoke(smoke_target(self.stack_project, backend=self.backend_name))
-        return SmokePhase(status="passed" if result.ok else "failed", command="stagectl smoke",
+        return SmokePhase(status="passed" if result.ok else "failed", reason=_failures(result.results), command="stagectl smoke",
                           started_at=started, duration_s=round(result.duration_s, 3), checks=result.results)
 
     def chaos(self, _ctx) -> ChaosPhase:
@@ -158,7 +170,8 @@ class RunSteps:
         timeline = [LevelSample(t_s=s["t"], level=s["level"], scenario=s.get("scenario"))
                     for s in run.timeline if s.get("level") in LEVELS]
         flag = "--matrix" if self.chaos_mode == "matrix" else ""
-        return ChaosPhase(status="passed" if run.ok else "failed", command=f"stagectl chaos {flag}".strip(),
+        return ChaosPhase(status="passed" if run.ok else "failed", reason=_failures(list(checks.values())),
+                          command=f"stagectl chaos {flag}".strip(),
                           started_at=started, duration_s=run.wall_s, scenarios=scenarios, timeline=timeline,
                           checks=[checks["chaos.final-health"]])
 
@@ -177,7 +190,8 @@ class RunSteps:
                 ceiling = BenchMeasurement(**numbers)
             else:
                 endpoints.append(BenchEndpoint(**numbers, target_ms=m.limit_ms or 0.0, check=checks[f"bench.{m.name}"]))
-        return BenchPhase(status="passed" if run.ok else "failed", command=f"stagectl bench --time-limit {self.bench_seconds:g}",
+        return BenchPhase(status="passed" if run.ok else "failed", reason=_failures(list(checks.values())),
+                          command=f"stagectl bench --time-limit {self.bench_seconds:g}",
                           started_at=started, endpoints=endpoints, ceiling=ceiling, checks=[checks["bench.concurrency"]])
 
     def force_kill(self) -> None:

@@ -32,7 +32,7 @@ class Phase(_Strict):
     """Fields every phase has. `command` is what produced the numbers, so anyone can rerun it."""
 
     status: PhaseStatus
-    reason: str | None = Field(None, description="why aborted/skipped/interrupted/errored")
+    reason: str | None = Field(None, description="why it failed (the failing checks), or was aborted/skipped/interrupted/errored")
     command: str | None = Field(None, description="the command that produced this phase's results")
     started_at: dt.datetime | None = None
     duration_s: float | None = None
