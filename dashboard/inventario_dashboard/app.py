@@ -2,8 +2,8 @@
 
 Run: ``uvicorn inventario_dashboard.app:create_app --factory --host 127.0.0.1 --port 8080``.
 The lifespan opens the clients, creates the schema, evaluates health once (so /health is
-meaningful at once), runs the DegradationManager in the background and closes everything on
-shutdown.
+meaningful at once), runs the DegradationManager in the background, then starts loading the
+``openai`` client off the start-up path, and closes everything on shutdown.
 """
 from __future__ import annotations
 
@@ -93,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  asyncio.create_task(_keep_running("inventory snapshot", lambda: snapshot_loop(services)),
                                      name="inventory-snapshot")]
         services.background.extend(tasks)
+        # Start-up is done: only now import openai and build its client, in a worker thread,
+        # so that second of CPU is neither on the start-up path nor counted by a breaker.
+        services.llm.start_loading()
         try:
             yield
         finally:
