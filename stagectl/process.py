@@ -76,16 +76,21 @@ def spawn(
         )
 
 
-# A Python service whose imports take seconds (the dashboard: ~2 s of interpreter start and imports
-# on these machines) is started early with this bootstrap: it imports the modules named in argv[1]
-# (no side effects: no settings read, no connection made), then blocks on stdin. Only the go byte,
-# sent once its dependencies are healthy, lets it run `python -m <argv[2]> <argv[3:]...>` exactly as
-# a plain start would. EOF (the supervisor gave up) exits quietly; a failing import exits 1 with the
-# traceback in the service's log, which the wait engine reports as a crash once the service is due.
+# A Python service whose imports take seconds (the dashboard: ~1–2 s of interpreter start and
+# imports on these machines) is started early with this bootstrap: it imports the modules named in
+# argv[1], and calls `module:function` entries after importing them (a service's own warm-up: it
+# may read its environment and build objects, but connects to nothing), then blocks on stdin. Only
+# the go byte, sent once its dependencies are healthy, lets it run `python -m <argv[2]>
+# <argv[3:]...>` exactly as a plain start would. EOF (the supervisor gave up) exits quietly; a
+# failing import or warm-up exits 1 with the traceback in the service's log, which the wait engine
+# reports as a crash once the service is due.
 PREWARM_BOOT = """\
 import importlib, os, runpy, sys
-for _module in filter(None, sys.argv[1].split(",")):
-    importlib.import_module(_module)
+for _entry in filter(None, sys.argv[1].split(",")):
+    _module, _, _call = _entry.partition(":")
+    _loaded = importlib.import_module(_module)
+    if _call:
+        getattr(_loaded, _call)()
 if os.read(0, 1) != b"g":
     sys.exit(0)
 _null = os.open(os.devnull, os.O_RDONLY)
@@ -97,7 +102,8 @@ runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
 
 
 def prewarm_argv(python: str, preload: Sequence[str], module: str, args: Sequence[str]) -> list[str]:
-    """argv that imports `preload`, waits for the go byte on stdin, then runs `python -m module args`."""
+    """argv that imports `preload` (calling `module:function` entries), waits for the go byte on
+    stdin, then runs `python -m module args`."""
     return [python, "-c", PREWARM_BOOT, ",".join(preload), module, *args]
 
 

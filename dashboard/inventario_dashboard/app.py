@@ -72,8 +72,22 @@ def build_services(s: Settings) -> Services:
                     redis=redis, s3=s3, llm=llm, local_limiter=LocalLimiter())
 
 
+_prebuilt: list[FastAPI] = []
+
+
+def prewarm() -> None:
+    """Build the app before it is due: stagectl starts the dashboard early (its prewarm, see
+    stagectl/process.py) and lets it run once its dependencies are healthy; the next
+    ``create_app()`` then returns this app. Building reads the settings and creates the clients
+    (the S3 client alone is ~0.15 s of botocore model loading) but connects to nothing: that
+    happens in the lifespan, after the go."""
+    _prebuilt.append(create_app())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app (reads the environment when ``settings`` is None)."""
+    if settings is None and _prebuilt:
+        return _prebuilt.pop()
     s = settings or load_settings()
     configure_logging(s.log_level, s.log_format, _secret_values(s), os.environ.get("LOG_FILE") or None)
     services = build_services(s)

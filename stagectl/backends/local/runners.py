@@ -164,9 +164,9 @@ def _dashboard(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, 
            "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
     launch = _python_module("uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
                             "--host", "127.0.0.1", "--port", str(svc.port))
-    # interpreter start + these imports are ~2 s of its ~2.3 s to healthy; the app reads its
-    # settings and connects only in create_app/lifespan, which run after the go
-    launch.preload = ("uvicorn.main", "inventario_dashboard.app")
+    # interpreter start + imports + building the app are most of its time to healthy; the app
+    # connects only in its lifespan, which runs after the go
+    launch.preload = ("uvicorn.main", "inventario_dashboard.app:prewarm")
     return launch
 
 
