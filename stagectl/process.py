@@ -13,13 +13,16 @@
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import ctypes
 import os
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -315,3 +318,91 @@ def tail_lines(log_path: Path, n: int = 20) -> list[str]:
     except FileNotFoundError:
         return []
     return data.decode("utf-8", "replace").splitlines()[-n:]
+
+
+class DetachedChild:
+    """A child made by `fork_detached`: the part of `subprocess.Popen` the local backend uses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: it is gone either way
+                self.returncode = -1
+            else:
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def fork_detached(run: Callable[[], int], *, title: str, log_path: Path, env: Mapping[str, str]) -> DetachedChild:
+    """Run `run()` in a forked child in its own session (stdin /dev/null, stdout and stderr
+    appended to `log_path`, `env` added to its environment, `title` as its command line in `ps`:
+    it would otherwise show the CLI's); the child ends with `os._exit`.
+
+    Fork instead of starting a new interpreter: the caller has already imported what the child
+    needs, and `python -m` + those imports cost ~0.35 s before the first service could start.
+    In the child every inherited descriptor above 2 is closed (a harness reading the CLI's
+    output through a pipe must see EOF when the CLI exits, and the CLI's project lock must not
+    outlive it) and the objects that owned them are frozen out of the garbage collector, so no
+    stale file object can later close a descriptor number the child has reused.
+    """
+    import gc
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()  # or the child would write the parent's buffered output again
+    pid = os.fork()
+    if pid:
+        return DetachedChild(pid)
+    code = 70
+    try:
+        gc.freeze()
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(out, 2)
+        os.closerange(3, os.sysconf("SC_OPEN_MAX"))
+        # fresh stream objects: a lock held at fork time by another thread of the parent
+        # (e.g. rich's refresh thread writing to stdout) stays held in the child's copies
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115 — lives as long as the child
+        sys.stdout = sys.stderr = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
+            signal.signal(sig, signal.SIG_DFL)
+        os.environ.update(env)
+        import setproctitle
+
+        setproctitle.setproctitle(title)
+        code = run()
+    except BaseException:  # noqa: BLE001 — reported in its log; the child must never return
+        with contextlib.suppress(Exception):
+            traceback.print_exc()
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+        os._exit(code)

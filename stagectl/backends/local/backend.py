@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -24,9 +23,11 @@ from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, Up
 from stagectl.backends.local.preflight import check_ports, plan_services
 from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
+from stagectl.backends.local.supervisor import main as supervisor_main
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
-from stagectl.process import kill_group_now, process_matches, signal_tree, stop_group, sweep_run_id, tail_lines
+from stagectl.process import (RUN_ID_VAR, DetachedChild, fork_detached, kill_group_now, process_matches, signal_tree,
+                              stop_group, sweep_run_id, tail_lines)
 from stagectl.state import StateStore, config_hash, owner_alive
 
 Progress = Callable[[dict], None]
@@ -110,18 +111,17 @@ class LocalBackend:
         statuses = self.status(probe=False)
         return UpResult(statuses, round(time.monotonic() - t0, 3), skipped=skipped)
 
-    def _spawn_supervisor(self, run_id: str) -> subprocess.Popen:
+    def _spawn_supervisor(self, run_id: str) -> DetachedChild:
+        """The supervisor, forked from this process (see `fork_detached`: ~0.35 s sooner than a
+        new interpreter) into its own session, so `up` can return while it holds the stack."""
         package_root = str(Path(stagectl.__file__).resolve().parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
-               "STAGECTL_RUN_ID": run_id}
-        log = self.ctx.state_dir / "logs" / "supervisor.log"
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "ab") as out:
-            return subprocess.Popen([sys.executable, "-m", "stagectl.backends.local.supervisor", str(self.ctx.state_dir)],
-                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                    start_new_session=True, close_fds=True)
+        env = {"PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
+               RUN_ID_VAR: run_id}
+        state_dir = str(self.ctx.state_dir)
+        return fork_detached(lambda: supervisor_main(["supervisor", state_dir]),
+                             title=f"stagectl supervisor {state_dir}", log_path=self.ctx.state_dir / "logs" / "supervisor.log", env=env)
 
-    def _follow(self, supervisor: subprocess.Popen, wait_timeout: float, on_progress: Progress | None) -> dict:
+    def _follow(self, supervisor: DetachedChild, wait_timeout: float, on_progress: Progress | None) -> dict:
         """Poll the state file until the stack is up or the supervisor has exited (bounded)."""
         deadline = time.monotonic() + wait_timeout + 120  # wait + the longest teardown we allow
         while time.monotonic() < deadline:
@@ -136,7 +136,7 @@ class LocalBackend:
         self._interrupt(supervisor, kill=True)
         raise UnhealthyError(f"the supervisor did not finish within {wait_timeout + 120:.0f}s; stopped it")
 
-    def _interrupt(self, supervisor: subprocess.Popen, kill: bool = False) -> None:
+    def _interrupt(self, supervisor: DetachedChild, kill: bool = False) -> None:
         """Ctrl-C while waiting: the supervisor tears down; a second Ctrl-C makes it kill."""
         supervisor.send_signal(signal.SIGTERM)
         if kill:
