@@ -7,7 +7,11 @@ password from a pwfile that is deleted after initdb.
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
+import hashlib
+import hmac
 import os
 import pwd
 import signal
@@ -16,6 +20,7 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from stagectl.backends.local import pgtemplate
 from stagectl.binaries import postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
@@ -99,6 +104,17 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     user = PG_USER if as_root else None
     db_user = env.get("POSTGRES_USER", "postgres")
     db_name = env.get("POSTGRES_DB", db_user)
+    password = env.get("POSTGRES_PASSWORD", "")
+    # what shapes the cluster (also the template's cache key): never the password
+    shape = ["-U", db_user, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]
+    log_path = ctx.state_dir / "logs" / f"{name}.log"
+
+    def initdb(target: Path, superuser_password: str) -> None:
+        pwfile = _private_file(ctx.state_dir / "run" / "pg.pw", superuser_password, owner=user)
+        try:
+            _run_as(user, [f"{bindir}/initdb", "-D", str(target), f"--pwfile={pwfile}", *shape], cwd=target)
+        finally:
+            pwfile.unlink(missing_ok=True)
 
     def prepare() -> None:
         if (data / "PG_VERSION").is_file():
@@ -108,16 +124,20 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         if user:
             entry = pwd.getpwnam(user)
             os.chown(data, entry.pw_uid, entry.pw_gid)
-        pwfile = _private_file(ctx.state_dir / "run" / "pg.pw", env.get("POSTGRES_PASSWORD", ""), owner=user)
-        try:
-            _run_as(user, [f"{bindir}/initdb", "-D", str(data), "-U", db_user, f"--pwfile={pwfile}",
-                           "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"], cwd=data)
-        finally:
-            pwfile.unlink(missing_ok=True)
+        template = _pg_from_template(data, bindir, shape, user, password, initdb, log_path)
+        if template:
+            try:
+                _pg_finish(bindir, data, user, db_user, db_name, password)
+                return
+            except RuntimeError as exc:  # maybe a bad template: never let the cache fail the start
+                _pg_log(log_path, f"finishing the copied cluster failed ({exc}); discarding {template.name}, "
+                                  "running plain initdb")
+                with contextlib.suppress(OSError):
+                    pgtemplate.discard(template)
+                pgtemplate.empty_dir(data)
+        initdb(data, password)
         if db_name != "postgres":
-            # single-user mode creates the database before the server listens: no race, no network
-            _run_as(user, [f"{bindir}/postgres", "--single", "-D", str(data), "-c", "unix_socket_directories=", "postgres"],
-                    cwd=data, stdin=f'CREATE DATABASE "{db_name}" OWNER "{db_user}";\n')
+            _pg_finish(bindir, data, user, db_user, db_name, None)
 
     argv = [f"{bindir}/postgres", "-D", str(data), "-p", str(svc.port), "-c", "listen_addresses=127.0.0.1",
             "-c", "unix_socket_directories=", "-c", f"max_connections={env.get('POSTGRES_MAX_CONNECTIONS', '100')}",
@@ -125,10 +145,73 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     return Launch(argv, base_env, signal.SIGINT, svc.stop_grace_period, cwd=data, user=user, prepare=prepare)
 
 
-def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None = None) -> None:
+def _pg_log(log_path: Path, message: str) -> None:
+    """A stagectl line in the service's own log (where `stagectl logs postgres` shows it)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", encoding="utf-8") as fh:
+        fh.write(f"stagectl: {message}\n")
+
+
+def _pg_from_template(data: Path, bindir: str, shape: list[str], user: str | None, password: str,
+                      initdb: Callable[[Path, str], None], log_path: Path) -> Path | None:
+    """Fill the empty `data` from the per-user template cache (see pgtemplate); None → plain initdb."""
+    if not password or "\n" in password or any(data.iterdir()):
+        return None  # initdb reports an empty password / a non-empty dir as it always did
+    return pgtemplate.fill_data_dir(data, bindir=bindir, initdb_args=shape, owner=user,
+                                    initdb=initdb, log=lambda message: _pg_log(log_path, message))
+
+
+def _pg_finish(bindir: str, data: Path, user: str | None, db_user: str, db_name: str, password: str | None) -> None:
+    """Set the superuser's password (when given) and create the database, in single-user mode.
+
+    The statements go through stdin (never argv, which `ps` shows); the password is sent as a
+    SCRAM verifier where that is exact, and masked in any error text.
+    """
+    secret = ""
+    statements = []
+    if password is not None:
+        secret = scram_sha256_verifier(password) if password.isascii() else password
+        statements.append(f"ALTER ROLE {_pg_ident(db_user)} PASSWORD '{secret.replace(chr(39), chr(39) * 2)}';")
+    if db_name != "postgres":
+        # single-user mode creates the database before the server listens: no race, no network
+        statements.append(f"CREATE DATABASE {_pg_ident(db_name)} OWNER {_pg_ident(db_user)};")
+    if not statements:
+        return
+    argv = [f"{bindir}/postgres", "--single", "-D", str(data), "-c", "unix_socket_directories=",
+            "-c", "password_encryption=scram-sha-256", "postgres"]
+    try:
+        _run_as(user, argv, cwd=data, stdin="\n".join(statements) + "\n", fail_on_error_output=True)
+    except RuntimeError as exc:  # PostgreSQL echoes a failed statement: never let the secret out
+        raise RuntimeError(str(exc).replace(secret, "***") if secret else str(exc)) from None
+
+
+def _pg_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
+    """The SCRAM-SHA-256 verifier PostgreSQL stores for `password` (RFC 5802/7677).
+
+    Hand-rolled (hashlib only) because the drivers here expose no offline helper; exact for
+    ASCII passwords, where PostgreSQL's SASLprep changes nothing.
+    """
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    stored_key = hashlib.sha256(hmac.new(salted, b"Client Key", "sha256").digest()).digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None = None,
+            fail_on_error_output: bool = False) -> None:
     done = subprocess.run(argv, user=user, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+    output = (done.stdout + done.stderr).strip()
+    # single-user mode exits 0 even when a statement fails; it only says ERROR on stderr
+    failed = done.returncode != 0 or (fail_on_error_output and any(
+        line.split("]", 1)[-1].lstrip().startswith(("ERROR:", "FATAL:")) for line in output.splitlines()))
+    if failed:
+        tail = "\n".join(output.splitlines()[-10:])
         raise RuntimeError(f"{Path(argv[0]).name} failed (exit {done.returncode}): {tail}")
 
 
