@@ -16,23 +16,17 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import click
 import typer
-from rich.console import Console
-from rich.markup import escape
+from typer.core import TyperGroup
 
 from stagectl import context
 from stagectl.errors import ExitCode, StagectlError
 
-try:  # typer >= 0.2x vendors its own copy of click; commands may raise either family
-    from typer._click.exceptions import ClickException as _VendoredClickException
-except ImportError:  # pragma: no cover - older typer uses click itself
-    _VendoredClickException = click.ClickException
-_CLICK_ERRORS = (click.ClickException, _VendoredClickException)
-_ABORTS = (click.exceptions.Abort, typer.Abort)
-_EXITS = (click.exceptions.Exit, typer.Exit)
+if TYPE_CHECKING:
+    from rich.console import Console
+    from typer import _click as click
 
 COMMANDS = (
     "init", "config", "render", "validate", "up", "status", "logs", "down",
@@ -41,7 +35,34 @@ COMMANDS = (
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
 _SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
+
+def _real_click(name: str) -> tuple[type[BaseException], ...]:
+    """`click.exceptions.<name>` when the real click is loaded, else nothing. Looked up, not
+    imported (~20 ms at start-up): nothing can raise its exceptions before something imported it."""
+    module = sys.modules.get("click.exceptions")
+    return (getattr(module, name),) if module is not None else ()
+
+
+def _click_errors() -> tuple[type[BaseException], ...]:
+    # typer >= 0.2x vendors its own copy of click; commands may raise either family
+    try:
+        from typer._click.exceptions import ClickException as vendored
+    except ImportError:  # pragma: no cover - older typer uses click itself (then it is loaded)
+        return _real_click("ClickException")
+    return (vendored, *_real_click("ClickException"))
+
+
+def _aborts() -> tuple[type[BaseException], ...]:
+    return (*_real_click("Abort"), typer.Abort, KeyboardInterrupt)
+
+
+def _exits() -> tuple[type[BaseException], ...]:
+    return (*_real_click("Exit"), typer.Exit)
+
+
 def err_console() -> Console:
+    from rich.console import Console  # rich costs ~30 ms; only errors and interruptions print here
+
     return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
@@ -90,29 +111,72 @@ def _broken(name: str, error: Exception):
     return command
 
 
+def _noop() -> None:
+    """Callback of the holder app: makes typer build a group, so each command converts alone."""
+
+
+def _load_commands(name: str) -> dict[str, click.Command]:
+    """The click commands of `stagectl/commands/<name>.py` (or its placeholder / broken stand-in)."""
+    holder = typer.Typer(add_completion=False)
+    holder.callback()(_noop)
+    try:
+        module = importlib.import_module(f"stagectl.commands.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"stagectl.commands.{name}":
+            holder.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
+        else:
+            holder.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
+    except Exception as exc:  # one broken command must not take the whole CLI (and its boundary) down
+        holder.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
+    else:
+        module.register(holder)
+    return dict(typer.main.get_command(holder).commands)
+
+
+class _LazyCommands(TyperGroup):
+    """The root group; each command module is imported only when its command is resolved.
+
+    `stagectl up` imports `stagectl.commands.up` and nothing of the other twelve (their
+    dependencies — report rendering, jinja2, httpx — cost ~0.3 s before anything started).
+    Listing the commands (--help, completion, did-you-mean) loads them all, in `lazy_names` order.
+    """
+
+    lazy_names: tuple[str, ...] = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._pending = [name for name in self.lazy_names if name not in self.commands]
+
+    def _load(self, name: str) -> None:
+        if name in self._pending:
+            self._pending.remove(name)
+            for command_name, command in _load_commands(name).items():
+                self.commands.setdefault(command_name, command)  # commands added to the app itself win
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        self._load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for name in list(self._pending):
+            self._load(name)
+        first = [name for name in self.lazy_names if name in self.commands]
+        return first + [name for name in self.commands if name not in first]
+
+
 def build_app(commands: tuple[str, ...] = COMMANDS) -> typer.Typer:
-    """A Typer app with the global options and `commands` (placeholders for missing modules)."""
+    """A Typer app with the global options and `commands` (placeholders for missing modules).
+
+    The command modules are imported when a command is resolved, not here (see _LazyCommands)."""
     application = typer.Typer(
         name="stagectl",
         help="Take a service stack into staging and prove it works.",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,
         add_completion=True,
+        cls=type("StagectlCommands", (_LazyCommands,), {"lazy_names": tuple(commands)}),
     )
     application.callback()(_root)
-    for name in commands:
-        try:
-            module = importlib.import_module(f"stagectl.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"stagectl.commands.{name}":
-                application.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
-                continue
-            application.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
-            continue
-        except Exception as exc:  # one broken command must not take the whole CLI (and its boundary) down
-            application.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
-            continue
-        module.register(application)
     return application
 
 
@@ -127,6 +191,8 @@ def _raise_interrupted(signum: int, _frame: object) -> None:
 
 def _report(headline: str, hint: str | None) -> None:
     """One red line and an optional dim hint on stderr, secrets masked, no markup injection."""
+    from rich.markup import escape
+
     console = err_console()
     context.learn_env_secrets()
     mask = context.mask
@@ -144,11 +210,11 @@ def _run(argv: list[str] | None, application: typer.Typer) -> int:
     except StagectlError as exc:
         _report(exc.message, exc.hint)
         return int(exc.exit_code)
-    except (*_ABORTS, KeyboardInterrupt):
+    except _aborts():
         return 128 + int(signal.SIGINT)
-    except _EXITS as exc:
+    except _exits() as exc:
         return int(exc.exit_code)
-    except _CLICK_ERRORS as exc:
+    except _click_errors() as exc:
         exc.show()
         return int(ExitCode.USAGE)
     except Exception as exc:  # the boundary: no raw traceback (and no locals) without --debug

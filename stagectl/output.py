@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def console() -> Console:
     """Human output on stdout (colour off when NO_COLOR is set or stdout is not a terminal)."""
+    from rich.console import Console  # ~30 ms: not paid by commands that print only JSON
+
     return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 

@@ -4,12 +4,16 @@ enforces and recovers as CONTRACT.md §4–§5 say. Exit 0 all passed, 1 a scena
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
-from rich.table import Table
 
 from stagectl import context
 from stagectl.errors import ExitCode, PreflightError, StagectlError, UnhealthyError
 from stagectl.output import console, emit_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 # Longest live probe interval each run tolerates: the matrix must finish in ~3 minutes.
 MAX_INTERVAL_S = {"quick": 2.0, "matrix": 1.5}
@@ -65,6 +69,8 @@ def _masked(value):
 
 
 def _table(run) -> Table:
+    from rich.table import Table
+
     table = Table(title="stagectl chaos", title_justify="left")
     for column in ("scenario", "expected", "observed", "features", "degrade", "recover", "status"):
         table.add_column(column)

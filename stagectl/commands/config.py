@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import typer
-import yaml
-from rich.markup import escape
 
 from stagectl import context
 from stagectl.output import console, emit_json
@@ -22,6 +20,8 @@ def masked_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def resolved_view(project: Any) -> dict[str, Any]:
     """The stack and env as plain data, secrets masked (also inside values that embed them)."""
+    import yaml
+
     mask = project.masker()
     stack = yaml.safe_load(mask(yaml.safe_dump(project.stack.model_dump(mode="json"), sort_keys=False)))
     return {
@@ -52,6 +52,8 @@ def _key_source(project: Any, key: str) -> str:
 
 def sources_view(project: Any) -> list[dict[str, str]]:
     """One row per stack key and per variable: name, value (masked) and source."""
+    import yaml
+
     view = resolved_view(project)
     rows = [
         {"key": k, "value": yaml.safe_dump(v, default_flow_style=True).strip().removesuffix("\n..."), "source": _key_source(project, k)}
@@ -71,6 +73,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> int:
         """Print the resolved stack and environment (secrets masked)."""
+        import yaml
+        from rich.markup import escape
+
         project = context.get_project(allow_example=allow_example)
         if as_json:
             payload = resolved_view(project)

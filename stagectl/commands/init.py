@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from stagectl import context
-from stagectl.config.envfile import EnvVar, parse_env_file
-from stagectl.config.loader import env_paths, find_root
-from stagectl.config.spec import SPEC_NAME, display_path, read_spec
 from stagectl.errors import ConfigError
 from stagectl.output import console
 from stagectl.secrets import is_secret_name
+
+if TYPE_CHECKING:
+    from stagectl.config.envfile import EnvVar
 
 SECRET_BYTES = 32  # 256 bits; token_urlsafe never yields '$', quotes, '#' or spaces
 
@@ -61,6 +62,11 @@ def write_private(path: Path, text: str) -> None:
 
 def init_env(root: Path, env_file: Path | None = None, *, force: bool = False) -> tuple[Path, list[str]]:
     """Create the project's env file from its example. Returns (path written, generated names)."""
+    # the config package loads pydantic (~0.2 s): imported when an env file is made, not at start-up
+    from stagectl.config.envfile import parse_env_file
+    from stagectl.config.loader import env_paths
+    from stagectl.config.spec import SPEC_NAME, display_path, read_spec
+
     target, example = env_paths(root, read_spec(root / SPEC_NAME, root).data, env_file)
     if target.exists() and not force:
         raise ConfigError(f"{display_path(target, root)} already exists", hint="pass --force to replace it (its secrets are regenerated)")
@@ -76,6 +82,9 @@ def register(app: typer.Typer) -> None:
     @app.command("init")
     def init(force: bool = typer.Option(False, "--force", help="Replace an existing env file.")) -> int:
         """Create the env file (.env.staging) from the example with fresh random secrets (mode 0600)."""
+        from stagectl.config.loader import find_root
+        from stagectl.config.spec import display_path
+
         ctx = context.current()
         root = find_root(ctx.project_dir)
         target, generated = init_env(root, ctx.env_file, force=force)

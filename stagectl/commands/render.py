@@ -4,11 +4,9 @@
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from stagectl import context
 from stagectl.output import console, emit_json
-from stagectl.render import committed_project, compare, render, write
 from stagectl.secrets import secret_values
 
 
@@ -27,6 +25,10 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
     ) -> int:
         """Render templates/ into compose/ (from the spec and .env.staging.example, never secrets)."""
+        from rich.markup import escape
+
+        from stagectl.render import committed_project, compare, render, write  # jinja2: ~0.1 s
+
         project = committed_project(context.current().project_dir)
         mask = _masker(project)
         out_dir = project.render_dir

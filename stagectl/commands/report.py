@@ -9,8 +9,6 @@ import typer
 
 from stagectl.errors import ConfigError
 from stagectl.output import console
-from stagectl.report.render import parse_formats, render_views
-from stagectl.report.store import read_report
 from stagectl.secrets import Masker, secret_values
 
 DEFAULT_REPORT = Path("reports/report.json")
@@ -40,6 +38,9 @@ def register(app: typer.Typer) -> None:
         formats: str = typer.Option("all", "--format", help="md, html, junit (comma-separated) or all."),
     ) -> int:
         """Re-render STAGING_DEPLOYMENT_*.md, report.html and junit.xml from a report.json."""
+        from stagectl.report.render import parse_formats, render_views  # jinja2, charts: ~0.2 s
+        from stagectl.report.store import read_report
+
         wanted = parse_formats(formats)
         loaded = read_report(report_json)
         written = render_views(loaded, out or report_json.parent, wanted, masker=_masker())

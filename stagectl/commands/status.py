@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from stagectl import context
 from stagectl.commands.up import backend_for
@@ -25,6 +24,8 @@ def register(app: typer.Typer) -> None:
                                      "port": r.port, "ready_s": r.ready_s, "detail": context.mask(r.detail)}
                                     for r in rows]})
             return 0
+        from rich.table import Table
+
         table = Table()
         for column in ("service", "state", "pid", "port", "ready", "detail"):
             table.add_column(column)

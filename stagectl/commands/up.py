@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import inspect
 import sys
+from typing import TYPE_CHECKING
 
 import typer
-from rich.live import Live
-from rich.table import Table
 
 from stagectl import context
 from stagectl.output import console, emit_json
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 _PHASE_STYLE = {"healthy": "green", "failed": "red", "aborted": "yellow", "waiting": "cyan", "starting": "cyan"}
 
@@ -26,6 +28,8 @@ def backend_for(name: str = "local", project=None):
 
 
 def _progress_table(state: dict) -> Table:
+    from rich.table import Table
+
     table = Table(title="stagectl up", title_justify="left")
     for column in ("service", "state", "ready", "detail"):
         table.add_column(column)
@@ -54,6 +58,8 @@ class _PlainProgress:
 
 
 def endpoints_table(result) -> Table:
+    from rich.table import Table
+
     table = Table(title="endpoints", title_justify="left")
     for column in ("service", "url", "pid", "ready"):
         table.add_column(column)
@@ -82,6 +88,8 @@ def register(app: typer.Typer) -> None:
         elif json_out or not out.is_terminal:
             result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
         else:
+            from rich.live import Live
+
             with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
                 result = stack_backend.up(wait_timeout=wait_timeout,
                                           on_progress=lambda state: live.update(_progress_table(state)))

@@ -12,13 +12,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from stagectl import context
-from stagectl.checking import SECTION_ORDER, CheckContext, load_builtin_checks, run_checks, select
 from stagectl.errors import ConfigError, ExitCode
-from stagectl.junit import write_junit
 from stagectl.output import console, emit_json
 from stagectl.results import CheckResult, summarize
 
@@ -35,6 +31,8 @@ def mask_result(result: CheckResult, mask: Callable[[str], str]) -> CheckResult:
 
 def validate(sections: Sequence[str] = ()) -> tuple[list[CheckResult], float]:
     """Load the project, run the (selected) checks; results are masked. Raises ConfigError."""
+    from stagectl.checking import SECTION_ORDER, CheckContext, load_builtin_checks, run_checks, select
+
     project = context.get_project(allow_example=True)
     registry = load_builtin_checks(project.root)
     known = {spec.section for spec in registry.values()}
@@ -52,6 +50,9 @@ def payload(results: Sequence[CheckResult], duration_s: float) -> dict:
 
 def print_table(results: Sequence[CheckResult], duration_s: float) -> None:
     """One table, grouped by section: sections with failures first, failures first within them."""
+    from rich.markup import escape
+    from rich.table import Table
+
     by_section: dict[str, list[CheckResult]] = {}
     for result in results:
         by_section.setdefault(result.section, []).append(result)
@@ -86,6 +87,8 @@ def register(app: typer.Typer) -> None:
         sections: list[str] = typer.Option([], "--section", help="Run only this section (repeatable).", metavar="NAME"),
     ) -> int:
         """Run the static checks (docs/checks.md lists them); exit 1 when any fails."""
+        from stagectl.junit import write_junit
+
         results, duration_s = validate(sections)
         if junit is not None:
             write_junit(junit, {SUITE: results}, masker=context.mask)
