@@ -34,14 +34,37 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+THROWAWAY = "throwaway-" + secrets.token_urlsafe(12)  # the seeded template's superuser password
+
+
 @pytest.fixture
 def tmp(monkeypatch):
-    """A temp dir the postgres OS user can traverse, with the template cache inside it."""
+    """A temp dir the postgres OS user can traverse, with an empty template cache inside it."""
     root = Path(tempfile.mkdtemp(prefix="stagectl-pgt-"))
     root.chmod(0o755)
     monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
     yield root
     shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def built_cache():
+    """One template for user 'inventario', built once for the module (an initdb is ~1.5–3 s here)."""
+    root = Path(tempfile.mkdtemp(prefix="stagectl-pgt-seed-"))
+    root.chmod(0o755)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(root / "cache"))
+        mp.setattr(pgtemplate, "throwaway_password", lambda: THROWAWAY)
+        Project(root / "seed").prepare()
+    yield root / "cache"
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def seeded(tmp, built_cache):
+    """`tmp` whose cache already holds the module's template (as a previous `up` left it)."""
+    subprocess.run(["cp", "-a", str(built_cache), str(tmp / "cache")], check=True)
+    return tmp
 
 
 class Calls:
@@ -157,12 +180,10 @@ def test_template_is_built_once_then_copied_without_initdb(tmp, calls):
                 second.env["POSTGRES_DB"], second.env["POSTGRES_USER"])
 
 
-def test_project_password_works_and_throwaway_does_not(tmp, calls, monkeypatch):
-    throwaway = "throwaway-" + secrets.token_urlsafe(12)
-    monkeypatch.setattr(pgtemplate, "throwaway_password", lambda: throwaway)
-    Project(tmp / "a").prepare()  # builds the template with the known throwaway password
-    project = Project(tmp / "b")
+def test_project_password_works_and_throwaway_does_not(seeded, calls):
+    project = Project(seeded / "b")
     project.prepare()
+    assert calls.programs() == ["postgres --single"]
     with project.running():
         with project.connect() as conn:
             row = conn.execute("select rolsuper, left(rolpassword, 14) from pg_authid where rolname = current_user").fetchone()
@@ -174,16 +195,15 @@ def test_project_password_works_and_throwaway_does_not(tmp, calls, monkeypatch):
             assert {t for t, _ in hba} == {"local", "host"} and {m for _, m in hba} == {"scram-sha-256"}
         for db in (project.env["POSTGRES_DB"], "postgres"):
             with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
-                project.connect(password=throwaway, db=db)
+                project.connect(password=THROWAWAY, db=db)
 
 
-def test_a_different_postgres_user_gets_its_own_template(tmp, calls):
-    first = Project(tmp / "a", user="inventario")
-    first.prepare()
-    other = Project(tmp / "b", user="other_admin", db="other_db")
+def test_a_different_postgres_user_gets_its_own_template(seeded, calls):
+    other = Project(seeded / "b", user="other_admin", db="other_db")
     other.prepare()
-    assert "initdb" in calls.programs()[-2:], "a different superuser must not reuse the first template"
-    assert len(templates(tmp)) == 2
+    assert calls.programs() == ["initdb", "postgres --single"], "a different superuser must not reuse a template"
+    assert "pg template built" in other.log_text() and "failed" not in other.log_text()
+    assert len(templates(seeded)) == 2
     with other.running():
         with other.connect() as conn:
             supers = [r[0] for r in conn.execute("select rolname from pg_roles where rolsuper")]
@@ -192,12 +212,10 @@ def test_a_different_postgres_user_gets_its_own_template(tmp, calls):
             other.connect(user="inventario")
 
 
-def test_partial_template_is_rebuilt_not_used(tmp, calls):
-    Project(tmp / "a").prepare()
-    [template] = templates(tmp)
+def test_partial_template_is_rebuilt_not_used(seeded, calls):
+    [template] = templates(seeded)
     (template / "PG_VERSION").unlink()  # what a half-written or damaged template looks like
-    calls.reset()
-    project = Project(tmp / "b")
+    project = Project(seeded / "b")
     project.prepare()
     assert "initdb" in calls.programs()
     assert "incomplete or damaged; rebuilding" in project.log_text()
@@ -207,8 +225,7 @@ def test_partial_template_is_rebuilt_not_used(tmp, calls):
             assert conn.execute("select 1").fetchone() == (1,)
 
 
-def test_failed_copy_discards_the_template_and_rebuilds(tmp, calls, monkeypatch):
-    Project(tmp / "a").prepare()
+def test_failed_copy_discards_the_template_and_rebuilds(seeded, calls, monkeypatch):
     real = pgtemplate._copy_tree
     failures = []
 
@@ -221,8 +238,7 @@ def test_failed_copy_discards_the_template_and_rebuilds(tmp, calls, monkeypatch)
         return real(src, dst, owner)
 
     monkeypatch.setattr(pgtemplate, "_copy_tree", copy_fails_once)
-    calls.reset()
-    project = Project(tmp / "b")
+    project = Project(seeded / "b")
     project.prepare()
     assert failures and "initdb" in calls.programs()
     assert "copying pg template" in project.log_text()
@@ -231,7 +247,8 @@ def test_failed_copy_discards_the_template_and_rebuilds(tmp, calls, monkeypatch)
             assert conn.execute("select 1").fetchone() == (1,)
 
 
-def test_unusable_cache_falls_back_to_plain_initdb_with_the_same_cluster(tmp, calls, monkeypatch):
+def test_unusable_cache_falls_back_to_plain_initdb_with_the_same_cluster(seeded, calls, monkeypatch):
+    tmp = seeded
     cached = Project(tmp / "a")
     cached.prepare()
     (tmp / "not-a-dir").write_text("x")
@@ -273,6 +290,7 @@ def test_concurrent_cold_prepares_build_one_template(tmp, calls):
 
 
 def test_password_never_in_argv_template_files_or_leftovers(tmp, calls):
+    # built here, not seeded: the template must be made while this test watches
     seen: list[str] = []
     stop = threading.Event()
     projects = [Project(tmp / "a"), Project(tmp / "b")]
@@ -316,9 +334,22 @@ def test_password_never_in_argv_template_files_or_leftovers(tmp, calls):
     assert all(verifier.encode() not in f.read_bytes() for f in template.rglob("*") if f.is_file())
 
 
-def test_a_failing_statement_fails_prepare_without_showing_the_secret(tmp, calls):
-    project = Project(tmp / "a", db="template1")  # CREATE DATABASE of an existing name fails
+def test_a_failing_statement_fails_prepare_without_showing_the_secret(seeded, calls):
+    project = Project(seeded / "a", db="template1")  # CREATE DATABASE of an existing name fails
     with pytest.raises(RuntimeError, match="already exists") as failed:
         project.prepare()
     assert project.env["POSTGRES_PASSWORD"] not in str(failed.value)
     assert "SCRAM-SHA-256$" not in str(failed.value) and "SCRAM-SHA-256$" not in project.log_text()
+    assert project.env["POSTGRES_PASSWORD"] not in project.log_text()
+
+
+def test_a_failed_alter_role_is_masked_in_the_error(seeded):
+    project = Project(seeded / "a")
+    project.prepare()
+    password = project.env["POSTGRES_PASSWORD"]
+    # a role that does not exist makes PostgreSQL echo the ALTER ROLE statement, verifier and all
+    with pytest.raises(RuntimeError, match="does not exist") as failed:
+        runners._pg_finish(postgres_bindir(), project.data, project.launch.user, "nobody_here", "postgres", password)
+    message = str(failed.value)
+    assert "ALTER ROLE" in message and "***" in message
+    assert "SCRAM-SHA-256$" not in message and password not in message
