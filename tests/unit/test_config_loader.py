@@ -181,5 +181,7 @@ def test_the_repository_spec_loads_with_its_example(tmp_path: Path) -> None:
     project = load_project(tmp_path, env_file=None, allow_example=True, use_process_env=False)
     assert project.using_example
     assert project.stack.services["postgres"].port == int(project.env["POSTGRES_PORT"])
-    assert project.stack.start_order()[-1] == ["grafana"]
+    waves = project.stack.start_order()
+    assert waves[-1] == ["dashboard", "grafana", "postgres-exporter", "redis-exporter"]
+    assert "prometheus" in waves[0] and "grafana" not in waves[0]  # Prometheus waits for no target
     assert project.stack.services["postgres"].healthcheck.test[-1].startswith("pg_isready -U ${POSTGRES_USER}")
