@@ -12,8 +12,10 @@ import socket
 import ssl
 import subprocess
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from stagectl.config.model import Healthcheck
 
@@ -50,7 +52,7 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
-def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], bool] | None = None,
+def http_probe(url: str, timeout: float, *, expect: Callable[["httpx.Response"], bool] | None = None,
                headers: Mapping[str, str] | None = None) -> Probe:
     """GET `url`; healthy on a 2xx answer (or when `expect` accepts the response)."""
 
@@ -61,6 +63,10 @@ def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], b
     clients: list[httpx.Client] = []
 
     def probe() -> ProbeResult:
+        # imported here, not at module level: the CLI imports this module on its way to the
+        # supervisor fork, and httpx (~0.1 s with the CLI tool it loads) is only needed by probes
+        import httpx
+
         if not clients:
             clients.append(httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), verify=_ssl_context()))
         try:
