@@ -47,9 +47,15 @@ def tcp_probe(host: str, port: int, timeout: float) -> Probe:
 
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
-    """One verifying SSL context for every HTTP probe: each httpx client would otherwise load the
-    CA bundle again (40–140 ms CPU), once per service, while all of them start."""
+    """One verifying SSL context for every https probe (loading the CA bundle costs 40–140 ms of
+    CPU; done per client it was paid once per service while all of them start)."""
     return ssl.create_default_context()
+
+
+def _tls_for(url: str) -> ssl.SSLContext | bool:
+    """What the probe's client gets as `verify`: plain http never does TLS, so it gets no
+    context at all (httpx would otherwise build one and load the CA bundle for nothing)."""
+    return _ssl_context() if url.startswith("https://") else False
 
 
 def http_probe(url: str, timeout: float, *, expect: Callable[["httpx.Response"], bool] | None = None,
@@ -68,7 +74,7 @@ def http_probe(url: str, timeout: float, *, expect: Callable[["httpx.Response"],
         import httpx
 
         if not clients:
-            clients.append(httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), verify=_ssl_context()))
+            clients.append(httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), verify=_tls_for(url)))
         try:
             response = clients[0].get(url, timeout=timeout, headers=dict(headers or {}))
         except httpx.HTTPError as exc:
