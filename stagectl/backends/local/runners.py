@@ -177,8 +177,10 @@ def _pg_finish(bindir: str, data: Path, user: str | None, db_user: str, db_name:
         statements.append(f"CREATE DATABASE {_pg_ident(db_name)} OWNER {_pg_ident(db_user)};")
     if not statements:
         return
+    # fsync=off like initdb's --no-sync: with it on, this step's shutdown checkpoint waited for the
+    # writeback of every file the template copy had just written (0.45 s instead of 0.1 s here)
     argv = [f"{bindir}/postgres", "--single", "-D", str(data), "-c", "unix_socket_directories=",
-            "-c", "password_encryption=scram-sha-256", "postgres"]
+            "-c", "password_encryption=scram-sha-256", "-c", "fsync=off", "postgres"]
     try:
         _run_as(user, argv, cwd=data, stdin="\n".join(statements) + "\n", fail_on_error_output=True)
     except RuntimeError as exc:  # PostgreSQL echoes a failed statement: never let the secret out
