@@ -104,3 +104,24 @@ def test_real_stack_up_data_pdeathsig_and_volumes(open_project):
         assert conn.execute("select v from t").fetchone()[0] == 42
     assert project.run("down", "--volumes").code == 0
     assert not (project.state_dir / "data").exists()
+
+
+@pytest.mark.skipif(not all(shutil.which(b) for b in ("postgres", "initdb")), reason="needs postgres, initdb on PATH")
+def test_a_failed_preparation_names_its_cause_in_the_error_and_the_service_log(open_project):
+    """Fault: initdb (or the template copy) failing before the process exists, and the user being
+    shown an empty "last log lines" with the cause nowhere in `stagectl logs postgres`."""
+    project = open_project
+    spec = _spec(project)
+    project.write({"postgres": spec["postgres"]}, env_text=ENV)
+    blocker = project.state_dir / "data" / "postgres"  # a file where the data directory must go
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("not a directory\n")
+    blocker.chmod(0o755)  # passes the preflight's traversal check; fails only in the set-up itself
+    up = project.run("up", "--wait-timeout", "30", timeout=60)
+    assert up.code == 3, up.err
+    assert "postgres: failed to start: [Errno 17] File exists" in up.err
+    log = (project.state_dir / "logs" / "postgres.log").read_text()
+    assert "stagectl: preparing postgres failed: FileExistsError: [Errno 17] File exists" in log
+    assert "stagectl: preparing postgres failed" in up.err  # its log tail now carries the cause
+    assert "pg-canary-secret-1" not in up.err + log
+    assert blocker.read_text() == "not a directory\n"  # nothing of the user's was removed

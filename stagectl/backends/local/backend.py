@@ -171,7 +171,7 @@ class LocalBackend:
                                   hint=f"`stagectl logs {root or '<service>'}`, or raise --wait-timeout")
         if reason == "interrupted":
             return StagectlError("interrupted", exit_code=130)
-        lines = "\n".join(f"    {line}" for line in error.get("log_tail", []))
+        lines = "\n".join(f"    {line}" for line in error.get("log_tail", [])) or "    (its log is empty)"
         message = f"{root}: {error.get('detail', reason)}"
         return UnhealthyError(f"{message}; everything started was torn down\n  last log lines of {root}:\n{lines}",
                               hint=f"full log: {self.log_path(root) if root else 'supervisor.log'}")

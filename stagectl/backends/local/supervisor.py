@@ -103,12 +103,24 @@ class Supervisor:
         send_go(popen)
         return popen
 
+    def _prepare(self, name: str, launch: Launch) -> None:
+        """One-time set-up (initdb); a failure also goes into the service's own log, where
+        `stagectl logs` and the error's "last log lines" look (the process never started)."""
+        try:
+            launch.prepare()
+        except Exception as exc:
+            log = self._log_path(name)
+            log.parent.mkdir(parents=True, exist_ok=True)
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"stagectl: preparing {name} failed: {type(exc).__name__}: {exc}\n")
+            raise
+
     def _starter(self, name: str, launch: Launch):
         def start():
             popen = self._take_prewarmed(name)
             if popen is None:
                 if launch.prepare:
-                    launch.prepare()
+                    self._prepare(name, launch)
                 popen = self._spawn(name, launch)
             self.popens[name] = popen
             if name not in self.start_order:
