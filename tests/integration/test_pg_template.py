@@ -353,3 +353,60 @@ def test_a_failed_alter_role_is_masked_in_the_error(seeded):
     message = str(failed.value)
     assert "ALTER ROLE" in message and "***" in message
     assert "SCRAM-SHA-256$" not in message and password not in message
+
+
+def _spare_of(project: Project) -> Path:
+    [template] = templates(project.root.parent)
+    return project.ctx.state_dir / "cache" / "pg-spare" / template.name
+
+
+def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(seeded, calls):
+    """Fault: the next cold start copying ~1000 files on its critical path although a copy was
+    made ahead, or a taken spare that is not a working cluster for this project."""
+    project = Project(seeded / "b")
+    project.prepare()
+    spare = _spare_of(project)
+    assert not spare.exists()  # nothing is copied during the start itself
+    project.launch.after_up()  # what the supervisor runs once the stack is healthy
+    assert (spare / "PG_VERSION").is_file()
+    made_ahead = spare.stat().st_ino
+    shutil.rmtree(project.data)  # what `down --volumes` does; the spare lives outside data/
+    calls.reset()
+    project.prepare()
+    assert project.data.stat().st_ino == made_ahead and not spare.exists()  # renamed into place, not copied
+    assert calls.programs() == ["postgres --single"] and "made ahead" in project.log_text()
+    assert oct(project.data.stat().st_mode & 0o777) == "0o700"
+    with project.running():
+        with project.connect() as conn:
+            assert conn.execute("select current_database()").fetchone() == (project.env["POSTGRES_DB"],)
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            project.connect(password=THROWAWAY)
+    project.launch.after_up()
+    assert (spare / "PG_VERSION").is_file() and spare.stat().st_ino != made_ahead  # the next one
+
+
+def test_an_incomplete_spare_is_removed_not_taken(seeded, calls):
+    project = Project(seeded / "b")
+    spare_root = project.ctx.state_dir / "cache" / "pg-spare"
+    [template] = templates(seeded)
+    (spare_root / template.name / "base").mkdir(parents=True)  # no PG_VERSION: a copy cut short
+    project.prepare()
+    assert "is incomplete; removing it" in project.log_text()
+    assert not (spare_root / template.name).exists()
+    assert (project.data / "PG_VERSION").is_file()
+    with project.running():
+        with project.connect() as conn:
+            assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_failing_after_up_work_is_logged_in_the_service_log_not_fatal(tmp_path):
+    """Fault: a failing background copy killing the supervisor's thread silently."""
+    from stagectl.backends.local.supervisor import Supervisor
+
+    seen = []
+    sup = Supervisor.__new__(Supervisor)  # only what _after_up touches
+    sup.ctx = runners.RunnerContext(Stack(version=1, project="x", services={}), {}, tmp_path, tmp_path / "state")
+    launch = runners.Launch(["true"], {}, signal.SIGTERM, 1.0, after_up=lambda: seen.append("ran") or 1 / 0)
+    sup._after_up("postgres", launch)
+    assert seen == ["ran"]
+    assert "after-up work of postgres failed: ZeroDivisionError" in (tmp_path / "state" / "logs" / "postgres.log").read_text()

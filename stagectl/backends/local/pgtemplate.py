@@ -83,13 +83,15 @@ def is_valid(path: Path, major: str) -> bool:
     return all((path / rel).exists() for rel in _REQUIRED)
 
 
-def _copy_tree(src: Path, dst: Path, owner: str | None) -> None:
+def _copy_tree(src: Path, dst: Path, owner: str | None, *, idle: bool = False) -> None:
     """Copy the contents of `src` into the existing dir `dst`, keeping modes (and, as root, owners).
+    `idle`: at the lowest CPU and I/O priority (a copy made ahead must not slow anything down).
 
     `cp -a` rather than shutil.copytree: measured here 0.08–0.1 s against 0.43 s for ~1000 files.
     """
     if shutil.which("cp"):
-        done = subprocess.run(["cp", "-a", f"{src}/.", str(dst)], capture_output=True, text=True, timeout=120)
+        lowest = ["nice", "-n", "19", "ionice", "-c", "3"] if idle and shutil.which("nice") and shutil.which("ionice") else []
+        done = subprocess.run([*lowest, "cp", "-a", f"{src}/.", str(dst)], capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise TemplateError(f"cp -a {src} failed: {done.stderr.strip()[-300:]}")
     else:
@@ -136,11 +138,14 @@ def _lock(lock_path: Path, wait: float) -> int | None:
 
 
 def fill_data_dir(data: Path, *, bindir: str, initdb_args: Sequence[str], owner: str | None,
-                  initdb: InitDb, log: Log, lock_wait: float = LOCK_WAIT_S) -> Path | None:
+                  initdb: InitDb, log: Log, lock_wait: float = LOCK_WAIT_S,
+                  spare_root: Path | None = None) -> Path | None:
     """Make the empty dir `data` a pristine cluster whose superuser has a throwaway password.
 
     Returns the template used, or None when the cache cannot be used (the caller then runs its
     plain initdb); every such case is logged. The caller must set the real password on the result.
+    With `spare_root` (on the same filesystem as `data`), a copy made ahead of time
+    (`make_spare_for`) is renamed into place instead.
     """
     try:
         major = pg_major(bindir)
@@ -152,6 +157,10 @@ def fill_data_dir(data: Path, *, bindir: str, initdb_args: Sequence[str], owner:
         log(f"pg template cache unusable ({type(exc).__name__}: {exc}); running plain initdb")
         return None
 
+    spare = spare_root / template.name if spare_root is not None else None
+    if spare is not None and is_valid(template, major) and _take_spare(spare, data, major, log):
+        log(f"data dir taken from the copy of pg template {template.name} made ahead ({spare})")
+        return template
     if is_valid(template, major) and _copy_in(template, data, owner, log):
         log(f"data dir copied from pg template {template}")
         return template
@@ -181,6 +190,53 @@ def fill_data_dir(data: Path, *, bindir: str, initdb_args: Sequence[str], owner:
         return template
     finally:
         os.close(fd)  # releases the flock
+
+
+def _take_spare(spare: Path, data: Path, major: str, log: Log) -> bool:
+    """Rename a copy made ahead of time onto the empty dir `data` (atomic; no file is written on
+    the start's path — copying cost 0.1–0.9 s here, by disk load). False: copy as usual."""
+    if not spare.exists():
+        return False
+    if not is_valid(spare, major):
+        log(f"pg spare {spare} is incomplete; removing it")
+        shutil.rmtree(spare, ignore_errors=True)
+        return False
+    try:
+        os.rename(spare, data)  # replaces an empty directory; same filesystem by construction
+    except OSError as exc:
+        log(f"cannot use pg spare {spare} ({type(exc).__name__}: {exc}); copying the template")
+        return False
+    return True
+
+
+def make_spare(template: Path, spare: Path, owner: str | None, log: Log) -> None:
+    """Copy `template` to `spare` for the next cold start: into a temp dir, then rename, so a
+    copy cut short is never taken (its leftovers are removed the next time)."""
+    if spare.exists() or not (template / "PG_VERSION").is_file():
+        return  # already there, or the cache was cleared meanwhile: nothing to copy
+    spare.parent.mkdir(parents=True, exist_ok=True)
+    for stale in spare.parent.glob(f".{spare.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spare.name}.tmp-", dir=spare.parent))
+    try:
+        _copy_tree(template, tmp, owner, idle=True)
+        os.rename(tmp, spare)
+    except (OSError, TemplateError, subprocess.SubprocessError) as exc:
+        log(f"could not make the pg spare ({type(exc).__name__}: {exc}); the next cold start copies")
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def make_spare_for(data: Path, *, bindir: str, initdb_args: Sequence[str], owner: str | None, spare_root: Path,
+                   log: Log) -> None:
+    """Make the copy the next cold start of `data` takes by rename, if its template exists and
+    no copy is waiting yet. Called once the stack is up (stagectl's `after_up`): the copy's ~1000
+    files then compete with no start-up, and run at idle CPU and I/O priority anyway."""
+    try:
+        template = template_path(bindir, initdb_args, pg_major(bindir))
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError) as exc:
+        log(f"no pg spare made ({type(exc).__name__}: {exc})")
+        return
+    make_spare(template, spare_root / template.name, owner, log)
 
 
 def _copy_in(template: Path, data: Path, owner: str | None, log: Log) -> bool:

@@ -40,6 +40,7 @@ class Launch:
     cwd: Path | None = None
     user: str | None = None
     prepare: Callable[[], None] | None = None  # one-time setup (initdb), run before the spawn
+    after_up: Callable[[], None] | None = None  # background work once the whole stack is healthy
     probe_headers: dict[str, str] = dataclasses.field(default_factory=dict)
     # modules a `python -m` service may import before its dependencies are healthy (side-effect
     # free imports only): the supervisor starts it early and lets it run once they are
@@ -109,6 +110,9 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     # what shapes the cluster (also the template's cache key): never the password
     shape = ["-U", db_user, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"]
     log_path = ctx.state_dir / "logs" / f"{name}.log"
+    # a pristine copy of the template made ahead for the next cold start: beside the data (same
+    # filesystem, so it is taken by rename) but outside data/, so `down --volumes` keeps it
+    spare_root = ctx.state_dir / "cache" / "pg-spare"
 
     def initdb(target: Path, superuser_password: str) -> None:
         pwfile = _private_file(ctx.state_dir / "run" / "pg.pw", superuser_password, owner=user)
@@ -125,7 +129,9 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         if user:
             entry = pwd.getpwnam(user)
             os.chown(data, entry.pw_uid, entry.pw_gid)
-        template = _pg_from_template(data, bindir, shape, user, password, initdb, log_path)
+        # the spare sits beside the data (same filesystem: taken by rename) and outside data/, so
+        # `down --volumes` keeps it; it is a pristine copy of the template, never project data
+        template = _pg_from_template(data, bindir, shape, user, password, initdb, log_path, spare_root=spare_root)
         if template:
             try:
                 _pg_finish(bindir, data, user, db_user, db_name, password)
@@ -143,7 +149,13 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     argv = [f"{bindir}/postgres", "-D", str(data), "-p", str(svc.port), "-c", "listen_addresses=127.0.0.1",
             "-c", "unix_socket_directories=", "-c", f"max_connections={env.get('POSTGRES_MAX_CONNECTIONS', '100')}",
             "-c", "logging_collector=off"]
-    return Launch(argv, base_env, signal.SIGINT, svc.stop_grace_period, cwd=data, user=user, prepare=prepare)
+    def make_spare() -> None:
+        if password and "\n" not in password:  # the template path is in use (see _pg_from_template)
+            pgtemplate.make_spare_for(data, bindir=bindir, initdb_args=shape, owner=user, spare_root=spare_root,
+                                      log=lambda message: _pg_log(log_path, message))
+
+    return Launch(argv, base_env, signal.SIGINT, svc.stop_grace_period, cwd=data, user=user, prepare=prepare,
+                  after_up=make_spare)
 
 
 def _pg_log(log_path: Path, message: str) -> None:
@@ -154,11 +166,12 @@ def _pg_log(log_path: Path, message: str) -> None:
 
 
 def _pg_from_template(data: Path, bindir: str, shape: list[str], user: str | None, password: str,
-                      initdb: Callable[[Path, str], None], log_path: Path) -> Path | None:
+                      initdb: Callable[[Path, str], None], log_path: Path, *,
+                      spare_root: Path | None = None) -> Path | None:
     """Fill the empty `data` from the per-user template cache (see pgtemplate); None → plain initdb."""
     if not password or "\n" in password or any(data.iterdir()):
         return None  # initdb reports an empty password / a non-empty dir as it always did
-    return pgtemplate.fill_data_dir(data, bindir=bindir, initdb_args=shape, owner=user,
+    return pgtemplate.fill_data_dir(data, bindir=bindir, initdb_args=shape, owner=user, spare_root=spare_root,
                                     initdb=initdb, log=lambda message: _pg_log(log_path, message))
 
 

@@ -109,11 +109,15 @@ class Supervisor:
         try:
             launch.prepare()
         except Exception as exc:
-            log = self._log_path(name)
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "a", encoding="utf-8") as fh:
-                fh.write(f"stagectl: preparing {name} failed: {type(exc).__name__}: {exc}\n")
+            self._note(name, f"preparing {name} failed: {type(exc).__name__}: {exc}")
             raise
+
+    def _note(self, name: str, message: str) -> None:
+        """A stagectl line in a service's own log (`stagectl logs <name>` shows it)."""
+        log = self._log_path(name)
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(f"stagectl: {message}\n")
 
     def _starter(self, name: str, launch: Launch):
         def start():
@@ -194,7 +198,17 @@ class Supervisor:
             # starts still running in the pool (e.g. initdb) finish before we tear down
         self.store.update(lambda s: s.update(phase="up" if outcome.ok else "failed",
                                              wait_s=round(outcome.elapsed, 3)))
+        if outcome.ok:
+            for name, launch in self.launches.items():
+                if launch.after_up:  # e.g. PostgreSQL's copy for the next cold start
+                    threading.Thread(target=self._after_up, args=(name, launch), daemon=True).start()
         return outcome.ok
+
+    def _after_up(self, name: str, launch: Launch) -> None:
+        try:
+            launch.after_up()
+        except Exception as exc:  # background work: logged in the service's log, never fatal
+            self._note(name, f"after-up work of {name} failed: {type(exc).__name__}: {exc}")
 
     def _record_failure(self, outcome) -> None:
         pending = {n: p.last_probe or ("not started: dependencies not healthy yet" if p.phase == "pending" else p.phase)
