@@ -1,10 +1,12 @@
-"""The detached supervisor: `python -m stagectl.backends.local.supervisor <state dir>`.
+"""The detached supervisor: `main()`, forked from `stagectl up` (see `LocalBackend._spawn_supervisor`),
+or by hand as `python -m stagectl.backends.local.supervisor <state dir>`.
 
 `stagectl up` must return to the shell while the stack keeps running, but children carry
 PR_SET_PDEATHSIG, so their parent must outlive the CLI. This small process (own session) is that
 parent: it reads the plan the CLI wrote (then deletes it: it holds secrets), spawns every service
-from one long-lived thread, runs the wait engine, writes progress into the state file, and then
-holds the children until it is asked to stop.
+from one long-lived thread, runs the wait engine, writes progress into the state file, starts each
+service's `after_up` work in the background once all are healthy, and then holds the children
+until it is asked to stop.
 
 Signals: the first SIGTERM/SIGINT/SIGHUP stops the stack gracefully (reverse start order, SIGCONT
 then stop signal, grace, SIGKILL); a second one cuts every grace period short (SIGKILL).
