@@ -52,6 +52,8 @@ class BackendContext:
     env: Mapping[str, str]
     root: Path  # repository / project directory
     state_dir: Path  # e.g. <root>/.stagectl/<project>
+    overrides: Mapping[str, str] = dataclasses.field(default_factory=dict)  # the `--set` variables
+    env_path: Path | None = None  # the env file in use (the global `--env-file`), None: the spec's
 
 
 @runtime_checkable

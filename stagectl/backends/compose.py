@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal as signals
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
@@ -58,6 +60,27 @@ def parse_ps(text: str) -> dict[str, dict]:
     return {row["Service"]: row for row in rows}
 
 
+OVERRIDES_ENV_FILE = "compose-overrides.env"
+
+
+def write_overrides_env_file(path: Path, overrides: Mapping[str, str]) -> Path:
+    """The `--set` variables as the last `--env-file` (0600: a value may be a secret). Values are
+    single-quoted, which compose reads literally (no `${}` interpolation); a value that cannot be
+    written that way is refused rather than changed."""
+    lines = []
+    for name, value in sorted(overrides.items()):
+        if "'" in value or "\n" in value:
+            raise ConfigError(f"--set {name}: the compose backend cannot pass a value with a single quote or a newline",
+                              hint="put it in the env file instead")
+        lines.append(f"{name}='{value}'\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+    os.chmod(path, 0o600)
+    return path
+
+
 class ComposeBackend:
     """Backend over `docker compose -f compose/docker-compose.staging.yml --env-file .env.staging -p <project>`."""
 
@@ -77,7 +100,10 @@ class ComposeBackend:
         self.compose_file = ctx.root / ctx.stack.render_dir / COMPOSE_FILE
         # The rendered env file holds the non-secret values, the project's own env file the
         # secrets; compose lets a later --env-file win. A missing one is left to the process env.
-        env_files = [ctx.root / ctx.stack.render_dir / RENDERED_ENV_FILE, ctx.root / ctx.stack.env_file]
+        env_files = [ctx.root / ctx.stack.render_dir / RENDERED_ENV_FILE, ctx.env_path or ctx.root / ctx.stack.env_file]
+        self._overrides_file = ctx.state_dir / "run" / OVERRIDES_ENV_FILE
+        if ctx.overrides:  # `--set` wins over both, as it does for the local backend
+            env_files.append(write_overrides_env_file(self._overrides_file, ctx.overrides))
         self.docker = DockerClient(
             compose_files=[self.compose_file],
             compose_env_files=[f for f in env_files if f.is_file()],
@@ -296,6 +322,8 @@ class ComposeBackend:
         )
         leftovers = sorted(self._ps(TeardownError))
         stopped = [n for n in before if n not in leftovers]
+        if not leftovers:  # the `--set` values (maybe secrets) are not kept once the stack is gone
+            self._overrides_file.unlink(missing_ok=True)
         return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
 
 

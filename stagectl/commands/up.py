@@ -23,7 +23,9 @@ def backend_for(name: str = "local", project=None):
     from stagectl.backends import BackendContext, select_backend
 
     project = project or context.get_project()
-    ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
+    overrides = {name: project.env[name] for name, source in project.env_sources.items() if source == "cli"}
+    ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir,
+                         overrides=overrides, env_path=project.env_path)
     return select_backend(name, ctx)
 
 

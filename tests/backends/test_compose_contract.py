@@ -246,3 +246,52 @@ def test_parse_ps_reads_json_lines_and_the_older_array_form():
     lines = "\n".join(json.dumps(r) for r in rows)
     assert parse_ps(lines) == parse_ps(json.dumps(rows)) == {"db": rows[0], "api": rows[1]}
     assert parse_ps("  \n") == {}
+
+
+def test_set_overrides_reach_compose_as_the_last_env_file_and_stay_private(fake):
+    """Fault: `stagectl --set X=… up --backend compose` silently running with the env file's X."""
+    import dataclasses
+
+    from stagectl.backends.compose import ComposeBackend
+
+    fake.ctx = dataclasses.replace(fake.ctx, overrides={"HEALTH_CHECK_INTERVAL": "1", "POSTGRES_PASSWORD": SECRET})
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    up = next(a for a in fake.calls() if "up" in a)
+    env_files = [up[i + 1] for i, arg in enumerate(up) if arg == "--env-file"]
+    overrides = fake.ctx.state_dir / "run" / "compose-overrides.env"
+    assert env_files == [str(fake.root / "compose" / ".env.staging"), str(fake.root / ".env.staging"), str(overrides)]
+    assert overrides.read_text() == f"HEALTH_CHECK_INTERVAL='1'\nPOSTGRES_PASSWORD='{SECRET}'\n"
+    assert overrides.stat().st_mode & 0o777 == 0o600
+    backend.down()
+    assert not overrides.exists()  # the values (a secret among them) leave with the stack
+    fake.ctx = dataclasses.replace(fake.ctx, overrides={"S3_CORS_ORIGINS": "it's"})
+    with pytest.raises(StagectlError, match="single quote") as err:
+        ComposeBackend(fake.ctx)
+    assert err.value.exit_code == ExitCode.USAGE
+
+
+def test_no_overrides_means_no_third_env_file(fake):
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    up = next(a for a in fake.calls() if "up" in a)
+    assert up.count("--env-file") == 2
+    assert not (fake.ctx.state_dir / "run" / "compose-overrides.env").exists()
+    backend.down()
+
+
+def test_the_global_env_file_is_the_one_compose_reads(fake):
+    import dataclasses
+
+    other = fake.root / "other.env"
+    other.write_text("POSTGRES_PASSWORD=x\n")
+    fake.ctx = dataclasses.replace(fake.ctx, env_path=other)
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    up = next(a for a in fake.calls() if "up" in a)
+    env_files = [up[i + 1] for i, arg in enumerate(up) if arg == "--env-file"]
+    assert env_files == [str(fake.root / "compose" / ".env.staging"), str(other)]
+    backend.down()
