@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
 import socket
 import statistics
@@ -28,6 +27,7 @@ import httpx
 
 from stagectl.chaos_probe import fresh_loopback
 from stagectl.errors import PreflightError
+from stagectl.process import stop_group
 
 
 @dataclasses.dataclass
@@ -262,10 +262,4 @@ def ceiling_server(timeout: float = 15.0) -> Iterator[str]:
             time.sleep(0.05)
         yield url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)

@@ -24,6 +24,7 @@ import pytest
 from stagectl.backends.local import pgtemplate, runners
 from stagectl.binaries import postgres_bindir
 from stagectl.config.model import Service, Stack
+from stagectl.process import stop_group
 
 pytestmark = pytest.mark.skipif(postgres_bindir() is None, reason="no PostgreSQL binaries (postgres/initdb) found")
 
@@ -135,13 +136,7 @@ class Project:
                     time.sleep(0.02)
             yield self
         finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+            stop_group(proc.pid, signal.SIGINT, 10.0, reap=proc)
             proc.stderr.close()
 
     def connect(self, password: str | None = None, user: str | None = None, db: str | None = None):

@@ -26,6 +26,7 @@ import redis
 from stagectl import binaries
 from stagectl.backends.local import pgtemplate, runners
 from stagectl.config.model import Service, Stack
+from stagectl.process import stop_group
 from tests.reliability.conftest import MARKER, eventually, free_port, marked_pids
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -76,13 +77,7 @@ def _spawned(launch: runners.Launch):
     try:
         yield proc
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, launch.stop_signal)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=5)
+        stop_group(proc.pid, launch.stop_signal, 10.0, reap=proc)
         proc.stderr.close()
 
 
