@@ -263,16 +263,17 @@ def extra_steps(steps: RunSteps) -> list[Step]:
 
 
 def ensure_env_file() -> None:
-    """A fresh clone has no .env.staging: create it with newly generated secrets (never the
-    example's), as `stagectl init` would, and say so."""
+    """A fresh clone has no env file: create the one the spec names (`env_file`, or `--env-file`)
+    with newly generated secrets (never the example's), as `stagectl init` would, and say so."""
     from stagectl.commands.init import init_env
-    from stagectl.config.loader import find_root
+    from stagectl.config.loader import env_paths, find_root
+    from stagectl.config.spec import SPEC_NAME, read_spec
 
-    root = find_root(context.current().project_dir)
-    env_file = context.current().env_file
-    target = env_file if env_file else root / ".env.staging"
-    if not Path(target).exists():
-        path, names = init_env(root, env_file)
+    ctx = context.current()
+    root = find_root(ctx.project_dir)
+    target, _ = env_paths(root, read_spec(root / SPEC_NAME, root).data, ctx.env_file)
+    if not target.exists():
+        path, names = init_env(root, ctx.env_file)
         console().print(f"created {path} with {len(names)} freshly generated secrets (stagectl init)")
 
 
