@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import httpx
 
-from stagectl.chaos_probe import fresh_loopback
+from stagectl.loopback import fresh_loopback
 from stagectl.errors import PreflightError
 from stagectl.process import stop_group
 

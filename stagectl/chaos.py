@@ -14,9 +14,9 @@ import itertools
 from collections.abc import Mapping
 
 from stagectl.errors import ConfigError
+from stagectl.levels import LEVELS
 
 SERVICES = ("database", "openai", "redis", "s3")
-LEVELS = ("OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY")  # best to worst
 
 # CONTRACT.md §5, copied on purpose. feature → (worst level it works at, services it needs,
 # whether one of them suffices, the feature-flag variable that can switch it off).

@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import random
 import time
 from collections.abc import Callable
 from datetime import datetime
 
 import httpx
 
-
-def fresh_loopback(rng: random.Random | None = None) -> str:
-    """A random loopback address other than 127.0.0.1 (a fresh rate-limit identity)."""
-    rng = rng or random.SystemRandom()
-    return f"127.{rng.randint(1, 254)}.{rng.randint(1, 254)}.{rng.randint(1, 254)}"
+from stagectl.loopback import fresh_loopback
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from stagectl import context
-from stagectl.errors import ExitCode, StagectlError
+from stagectl.errors import ExitCode, Interrupted, StagectlError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -186,7 +186,7 @@ app = build_app()
 def _raise_interrupted(signum: int, _frame: object) -> None:
     # remembered as well as raised: typer turns any KeyboardInterrupt into "exit 130"
     context.current().interrupted_by = signum
-    raise context.Interrupted(signum)
+    raise Interrupted(signum)
 
 
 def _report(headline: str, hint: str | None) -> None:

@@ -14,18 +14,6 @@ from pathlib import Path
 from stagectl.secrets import Masker, secret_values
 
 
-class Interrupted(KeyboardInterrupt):
-    """Raised in the main thread when stagectl receives a terminating signal (exit 128 + signum).
-
-    A KeyboardInterrupt subclass so that code handling Ctrl-C (graceful teardown, then report)
-    treats SIGTERM the same way.
-    """
-
-    def __init__(self, signum: int):
-        super().__init__(f"signal {signum}")
-        self.signum = signum
-
-
 @dataclasses.dataclass
 class RunContext:
     """Global options of one stagectl invocation."""

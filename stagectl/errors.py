@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import signal
 
 
 class ExitCode(enum.IntEnum):
@@ -54,3 +55,18 @@ class TeardownError(StagectlError):
     """Something `up` started could not be stopped."""
 
     exit_code = ExitCode.TEARDOWN
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when stagectl receives a terminating signal (exit 128 + signum).
+
+    The one interrupt type of stagectl: the CLI's signal handler and the pipeline's both raise it.
+    A KeyboardInterrupt subclass, so code that handles Ctrl-C (a fault's restore, the backend's
+    cleanup of a half-started stack) treats SIGTERM the same way, and `except Exception` cannot
+    swallow it. `forced` marks the second signal (kill without grace).
+    """
+
+    def __init__(self, signum: int, forced: bool = False):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.forced = forced

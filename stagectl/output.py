@@ -18,5 +18,7 @@ def console() -> Console:
 
 
 def emit_json(payload: Any) -> None:
-    """Machine output for --json: exactly one JSON document on stdout."""
-    print(json.dumps(payload, indent=2, sort_keys=False, default=str))
+    """Machine output for --json: exactly one JSON document on stdout, every known secret masked."""
+    from stagectl import context
+
+    print(json.dumps(context.current().masker.tree(payload), indent=2, sort_keys=False, default=str))

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
-from stagectl.errors import ExitCode, StagectlError
+from stagectl.errors import ExitCode, Interrupted, StagectlError
 
 StepKind = Literal["main", "teardown", "final"]
 TeardownMode = Literal["always", "on-success", "never"]
@@ -42,16 +42,6 @@ TEARDOWN_MODES: tuple[TeardownMode, ...] = ("always", "on-success", "never")
 INTERNAL_ERROR = 70  # EX_SOFTWARE, the code cli.py uses for a bug
 FAILED_STATUSES = ("failed", "error")
 HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class Interrupted(BaseException):
-    """Raised inside a running step by the signal handler. A BaseException (like KeyboardInterrupt)
-    so that a step's `except Exception` cannot swallow it."""
-
-    def __init__(self, signum: int, forced: bool = False):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-        self.forced = forced
 
 
 @dataclasses.dataclass(frozen=True)

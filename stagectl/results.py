@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 Status = Literal["pass", "fail", "error", "skip"]
+FAILED: tuple[Status, ...] = ("fail", "error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +26,11 @@ class CheckResult:
         if self.status == "skip" and not self.message:
             raise ValueError(f"{self.id}: a skip must say why")
 
+    @property
+    def failed(self) -> bool:
+        """A failure or an error: what fails a phase (a skip never does, and never passes)."""
+        return self.status in FAILED
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -37,3 +43,8 @@ def summarize(results: Iterable[CheckResult]) -> dict[str, int]:
         counts[key[result.status]] += 1
         counts["total"] += 1
     return counts
+
+
+def phase_status(results: Iterable[CheckResult]) -> Literal["passed", "failed"]:
+    """A report phase's status from its checks: "failed" as soon as one check failed."""
+    return "failed" if any(r.failed for r in results) else "passed"

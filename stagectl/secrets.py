@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 SECRET_NAME = re.compile(r"(PASSWORD|SECRET|API_KEY|ACCESS_KEY|TOKEN|PRIVATE_KEY)", re.IGNORECASE)
 MASK = "****"
@@ -37,3 +38,13 @@ class Masker:
         for secret in self._secrets:
             text = text.replace(secret, MASK)
         return text
+
+    def tree(self, value: Any) -> Any:
+        """`value` with every string inside it (dict values and keys, list items) masked."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self.tree(k): self.tree(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.tree(v) for v in value]
+        return value

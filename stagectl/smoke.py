@@ -106,7 +106,7 @@ def run_smoke(
         results = parse_junit(junit, masker) if junit.exists() else []
     if outcome == "timeout":
         results.append(CheckResult("smoke.suite.timeout", "smoke", "error", f"smoke suite exceeded {timeout_s:.0f}s and was killed", evidence=tail))
-    elif outcome != "passed" and not any(r.status in ("fail", "error") for r in results):
+    elif outcome != "passed" and not any(r.failed for r in results):
         results.append(CheckResult("smoke.suite.outcome", "smoke", "error", f"pytest ended with {outcome} (exit {code})", evidence=tail))
     return SmokeResult(results, code, outcome, duration, tail)
 

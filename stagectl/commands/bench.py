@@ -59,14 +59,14 @@ def register(app: typer.Typer) -> None:
         backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
-        from stagectl.commands.chaos import _masked, running_stack
+        from stagectl.commands.chaos import running_stack
 
         project, _ = running_stack(backend)
         run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
                             direct_count=direct_count)
         concurrency = run.settings["concurrency"]
         if json_out:
-            emit_json(_masked(run.to_dict()))
+            emit_json(run.to_dict())
         else:
             out = console()
             out.print(_table(run))

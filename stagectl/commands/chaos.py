@@ -57,17 +57,6 @@ def check_interval(dashboard, env, which: str) -> float:
     return interval
 
 
-def _masked(value):
-    """`value` with every secret known to this invocation masked in its strings (JSON output too)."""
-    if isinstance(value, str):
-        return context.mask(value)
-    if isinstance(value, dict):
-        return {k: _masked(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_masked(v) for v in value]
-    return value
-
-
 def _table(run) -> Table:
     from rich.table import Table
 
@@ -142,7 +131,7 @@ def register(app: typer.Typer) -> None:
         project, stack_backend = running_stack(backend)
         run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
         if json_out:
-            emit_json(_masked(run.to_dict()))
+            emit_json(run.to_dict())
         else:
             out = console()
             out.print(_table(run))

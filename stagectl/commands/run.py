@@ -18,6 +18,7 @@ import typer
 
 from stagectl import context
 from stagectl.errors import ConfigError, ExitCode
+from stagectl.levels import LEVELS
 from stagectl.output import console
 from stagectl.pipeline import TEARDOWN_MODES, Pipeline, Step
 from stagectl.report.model import (
@@ -31,7 +32,7 @@ from stagectl.report.model import (
     SmokePhase,
     ValidatePhase,
 )
-from stagectl.results import CheckResult
+from stagectl.results import CheckResult, phase_status
 from stagectl.secrets import secret_values
 from stagectl.versions import measure_versions
 
@@ -41,7 +42,6 @@ from stagectl.versions import measure_versions
 # file as written), and report.json lists it under config_overrides.
 CHAOS_PROBE_INTERVAL = "1"
 CHAOS_MODES = ("quick", "matrix", "off")
-LEVELS = ("OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,14 +52,10 @@ class Passed:
     reason: str | None = None
 
 
-def _phase_status(results: list[CheckResult]) -> str:
-    return "failed" if any(r.status in ("fail", "error") for r in results) else "passed"
-
-
 def _failures(results, shown: int = 3) -> str | None:
     """Which checks failed, for the step's line: a CI log then says what broke, not only that
     something did (the report has the rest)."""
-    failed = [r for r in results if r.status in ("fail", "error")]
+    failed = [r for r in results if r.failed]
     if not failed:
         return None
     listed = "; ".join(f"{r.id}: {r.message[:200]}" for r in failed[:shown])
@@ -118,7 +114,7 @@ class RunSteps:
                         evidence=context.mask(d.diff)[-4000:] or None, hint="run `stagectl render` and commit compose/")
             for d in diffs
         ] or [CheckResult("render.current", "render", "pass", "compose/ equals a fresh render of templates/")]
-        return RenderCheckPhase(status=_phase_status(checks), reason=_failures(checks),
+        return RenderCheckPhase(status=phase_status(checks), reason=_failures(checks),
                                 command="stagectl render --check", started_at=started, checks=checks)
 
     def validate(self, _ctx) -> ValidatePhase:
@@ -126,7 +122,7 @@ class RunSteps:
 
         started = _now()
         results, duration = validate()
-        return ValidatePhase(status=_phase_status(results), reason=_failures(results), command="stagectl validate",
+        return ValidatePhase(status=phase_status(results), reason=_failures(results), command="stagectl validate",
                              started_at=started,
                              duration_s=round(duration, 4), checks=results)
 

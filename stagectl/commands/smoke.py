@@ -6,7 +6,6 @@ no stack is running (and no --target was given), 2 on a config error.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
@@ -126,7 +125,7 @@ def register(app: typer.Typer) -> None:
             write_junit(junit, {SUITE: result.results}, masker=context.mask)
         if as_json:
             # masked twice on purpose: the runner masks the project's secrets, this adds the CLI's
-            emit_json(json.loads(context.mask(json.dumps(result.to_dict()))))
+            emit_json(result.to_dict())
         else:
             print_results(result)
             if not result.ok and result.output_tail:

@@ -66,7 +66,7 @@ def print_table(results: Sequence[CheckResult], duration_s: float) -> None:
         table.add_row("", f"[bold]{escape(section)}[/]", f"[dim]{counts['passed']}/{counts['total']} passed[/]", "")
         for r in sorted(items, key=lambda r: _RANK[r.status]):
             table.add_row(f"[{_STYLE[r.status]}]{r.status.upper()}[/]", escape(r.id), escape(r.message), escape(r.location or ""))
-            if r.status in ("fail", "error") and r.hint:
+            if r.failed and r.hint:
                 table.add_row("", "", f"[dim]hint: {escape(r.hint)}[/]", "")
     out = console()
     out.print(table)
@@ -96,5 +96,5 @@ def register(app: typer.Typer) -> None:
             emit_json(payload(results, duration_s))
         else:
             print_table(results, duration_s)
-        bad = any(r.status in ("fail", "error") for r in results)
+        bad = any(r.failed for r in results)
         return int(ExitCode.CHECKS_FAILED if bad else ExitCode.OK)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from html import escape
 
+from stagectl.levels import LEVELS
 from stagectl.report.model import BenchPhase, ChaosPhase, UpPhase
 
-LEVELS = ("OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY")
 LEVEL_COLOURS = {"OPTIMAL": "#2e7d32", "DEGRADED": "#f9a825", "LIMITED": "#ef6c00", "MINIMAL": "#c62828",
                  "EMERGENCY": "#4a148c"}
 PERCENTILE_COLOURS = (("p50", "#90caf9"), ("p95", "#1e88e5"), ("p99", "#0d47a1"))

@@ -164,7 +164,7 @@ def evaluate_item(report: Report, item: Item, number: str) -> ItemResult:
         return ItemResult(number, item.text, "not_verified", False, f"{ev.phase} did not run", (), ev.phase)
     matched = tuple(c for c in phase.all_checks() if _matches(c, ev.patterns))
     decisive = [c for c in matched if c.status != "skip"]
-    bad = [c for c in decisive if c.status in ("fail", "error")]
+    bad = [c for c in decisive if c.failed]
     if bad:
         return ItemResult(number, item.text, "failed", False, f"{len(bad)} of {len(decisive)} checks failed", matched, ev.phase)
     if ev.patterns == ("*",) and phase.status != "passed":

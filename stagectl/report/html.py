@@ -62,6 +62,6 @@ def render_html(report: Report, masker: Masker | None = None) -> str:
         overrides=sorted(report.config_overrides.items()),
         roles=SIGN_OFF_ROLES,
         summary=report.summary(),
-        failures=[(n, c) for n, p in phases.items() for c in p.all_checks() if c.status in ("fail", "error")],
+        failures=[(n, c) for n, p in phases.items() for c in p.all_checks() if c.failed],
         stopped=[(n, p) for n, p in phases.items() if p.status in ("aborted", "interrupted", "error")],
     )

@@ -90,7 +90,7 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
                 "The stack was brought up with these values instead of the env file's:", ""]
         out += _table(("variable", "value"), sorted(r.config_overrides.items()))
 
-    failures = [(n, p.command, c) for n, p in r.phases.items() for c in p.all_checks() if c.status in ("fail", "error")]
+    failures = [(n, p.command, c) for n, p in r.phases.items() for c in p.all_checks() if c.failed]
     stopped = [(n, p) for n, p in r.phases.items() if p.status in ("aborted", "interrupted", "error")]
     if failures or stopped:
         out += ["", "## Failures", ""]

@@ -13,12 +13,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from stagectl.levels import Level
 from stagectl.results import CheckResult, summarize
 
 REPORT_VERSION = 1
 Outcome = Literal["PASSED", "FAILED", "INTERRUPTED", "ERROR"]
 PhaseStatus = Literal["passed", "failed", "error", "aborted", "interrupted", "skipped"]
-Level = Literal["OPTIMAL", "DEGRADED", "LIMITED", "MINIMAL", "EMERGENCY"]
 PHASE_NAMES = ("render_check", "validate", "up", "smoke", "chaos", "bench", "teardown")
 # Pipeline step name → the phase it fills (the lifecycle calls teardown "down").
 STEP_TO_PHASE = {**{name: name for name in PHASE_NAMES}, "down": "teardown", "render": "render_check"}

@@ -202,7 +202,7 @@ def test_broken_dashboard_is_caught(stack, variant_dashboards, variant):
     dashboard = variant_dashboards[variant]
     target = dataclasses.replace(expected, url=dashboard.url, dashboard_log=dashboard.log)
     result = run_smoke(target, select=select, timeout_s=240)
-    failed = {r.id for r in result.results if r.status in ("fail", "error")}
+    failed = {r.id for r in result.results if r.failed}
     passed = {r.id for r in result.results if r.status == "pass"}
     assert not result.ok and result.pytest_exit == 1
     assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"

@@ -13,7 +13,8 @@ import itertools
 import httpx
 import pytest
 
-from stagectl.chaos_probe import PROBES, Dashboard, fresh_loopback, judge
+from stagectl.chaos_probe import PROBES, Dashboard, judge
+from stagectl.loopback import fresh_loopback
 
 GATED = {"error": "feature_unavailable", "feature": "s3_uploads", "degradation_level": "DEGRADED"}
 
