@@ -48,3 +48,14 @@ def summarize(results: Iterable[CheckResult]) -> dict[str, int]:
 def phase_status(results: Iterable[CheckResult]) -> Literal["passed", "failed"]:
     """A report phase's status from its checks: "failed" as soon as one check failed."""
     return "failed" if any(r.failed for r in results) else "passed"
+
+
+def failure_summary(results: Iterable[CheckResult], shown: int = 3) -> str | None:
+    """Which checks failed, for the step's line: a CI log then says what broke, not only that
+    something did (the report has the rest)."""
+    failed = [r for r in results if r.failed]
+    if not failed:
+        return None
+    listed = "; ".join(f"{r.id}: {r.message[:200]}" for r in failed[:shown])
+    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
+    return f"{len(failed)} failed — {listed}{more}"

@@ -52,17 +52,6 @@ class Passed:
     reason: str | None = None
 
 
-def _failures(results, shown: int = 3) -> str | None:
-    """Which checks failed, for the step's line: a CI log then says what broke, not only that
-    something did (the report has the rest)."""
-    failed = [r for r in results if r.failed]
-    if not failed:
-        return None
-    listed = "; ".join(f"{r.id}: {r.message[:200]}" for r in failed[:shown])
-    more = f"; and {len(failed) - shown} more" if len(failed) > shown else ""
-    return f"{len(failed)} failed — {listed}{more}"
-
-
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 

@@ -114,7 +114,7 @@ def register(app: typer.Typer) -> None:
         """Run the live smoke tests against the stack; exit 1 when any fails."""
         from rich.markup import escape
 
-        from stagectl.junit import write_junit
+        from stagectl.report.junit import write_junit
 
         project = context.get_project()
         smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=backend)

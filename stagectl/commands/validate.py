@@ -6,41 +6,19 @@ unknown --section. Uses .env.staging, or the example when there is none (nothing
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Optional
 
 import typer
 
 from stagectl import context
-from stagectl.errors import ConfigError, ExitCode
+from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 from stagectl.results import CheckResult, summarize
 
-SUITE = "stagectl.validate"
 _STYLE = {"fail": "bold red", "error": "bold magenta", "skip": "yellow", "pass": "green"}
 _RANK = {"fail": 0, "error": 1, "skip": 2, "pass": 3}
-
-
-def mask_result(result: CheckResult, mask: Callable[[str], str]) -> CheckResult:
-    """The result with every text field passed through `mask`."""
-    fields = ("message", "location", "hint", "evidence")
-    return dataclasses.replace(result, **{f: mask(getattr(result, f)) for f in fields if getattr(result, f)})
-
-
-def validate(sections: Sequence[str] = ()) -> tuple[list[CheckResult], float]:
-    """Load the project, run the (selected) checks; results are masked. Raises ConfigError."""
-    from stagectl.checking import SECTION_ORDER, CheckContext, load_builtin_checks, run_checks, select
-
-    project = context.get_project(allow_example=True)
-    registry = load_builtin_checks(project.root)
-    known = {spec.section for spec in registry.values()}
-    unknown = sorted(set(sections) - known)
-    if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}", hint=f"sections: {', '.join(SECTION_ORDER)}")
-    run = run_checks(CheckContext(project), select(sections or None))
-    return [mask_result(r, context.mask) for r in run.results], run.duration_s
 
 
 def payload(results: Sequence[CheckResult], duration_s: float) -> dict:
@@ -87,7 +65,8 @@ def register(app: typer.Typer) -> None:
         sections: list[str] = typer.Option([], "--section", help="Run only this section (repeatable).", metavar="NAME"),
     ) -> int:
         """Run the static checks (docs/checks.md lists them); exit 1 when any fails."""
-        from stagectl.junit import write_junit
+        from stagectl.report.junit import write_junit
+        from stagectl.validate import SUITE, validate
 
         results, duration_s = validate(sections)
         if junit is not None:

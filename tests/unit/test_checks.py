@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from stagectl import checking
-from stagectl.checking import CheckSpec, MissingInput, failed, load_builtin_checks, passed, run_checks, run_one
+from stagectl.validate import catalogue, registry
+from stagectl.validate.inputs import MissingInput
+from stagectl.validate.registry import CheckSpec, failed, passed
+from stagectl.validate.runner import load_builtin_checks, run_checks, run_one
 from tests.unit.fixtures_checks.helpers import context, copy_stack, user_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -34,9 +36,9 @@ def test_registry_size_and_sections():
 
 def test_duplicate_check_id_is_rejected():
     load_builtin_checks()
-    existing = next(iter(checking.REGISTRY))
+    existing = next(iter(registry.REGISTRY))
     with pytest.raises(ValueError, match="registered twice"):
-        checking.check(existing, "x", "d", catches="c")(lambda ctx: passed("ok"))
+        registry.check(existing, "x", "d", catches="c")(lambda ctx: passed("ok"))
 
 
 def test_a_raising_check_is_an_error_and_the_others_still_run(tmp_path):
@@ -151,9 +153,9 @@ def test_validate_junit_is_well_formed(tmp_path):
 
 
 def test_catalogue_is_current():
-    expected = checking.catalogue_markdown(load_builtin_checks())
+    expected = catalogue.catalogue_markdown(load_builtin_checks())
     assert (REPO / "docs" / "checks.md").read_text(encoding="utf-8") == expected, (
-        "docs/checks.md is stale: python -m stagectl.checking --catalogue > docs/checks.md"
+        "docs/checks.md is stale: python -m stagectl.validate.catalogue > docs/checks.md"
     )
 
 

@@ -25,8 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 HEAVY = (
     "jinja2", "httpx", "pydantic", "yaml", "psutil", "boto3", "psycopg", "redis",
     "stagectl.report.render", "stagectl.report.model", "stagectl.report.store", "stagectl.render",
-    "stagectl.render.engine", "stagectl.versions", "stagectl.checking", "stagectl.config.loader",
-    "stagectl.config.model", "stagectl.smoke", "stagectl.junit",
+    "stagectl.render.engine", "stagectl.versions", "stagectl.checking", "stagectl.validate", "stagectl.config.loader",
+    "stagectl.config.model", "stagectl.smoke", "stagectl.report.junit",
 )
 # run and bench are owned elsewhere; run still imports the report model and httpx at module level
 OWN_COMMANDS = tuple(name for name in cli.COMMANDS if name not in ("run", "bench"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from stagectl.junit import junit_xml, write_junit
+from stagectl.report.junit import junit_xml, write_junit
 from stagectl.results import CheckResult
 from stagectl.secrets import Masker
 

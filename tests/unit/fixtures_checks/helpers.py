@@ -11,7 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from stagectl.checking import CheckContext, load_builtin_checks, run_one
+from stagectl.validate.context import CheckContext
+from stagectl.validate.runner import load_builtin_checks, run_one
 from stagectl.config.loader import load_project
 from stagectl.results import CheckResult
 
