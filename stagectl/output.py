@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,3 +23,21 @@ def emit_json(payload: Any) -> None:
     from stagectl import context
 
     print(json.dumps(context.current().masker.tree(payload), indent=2, sort_keys=False, default=str))
+
+
+class PlainProgress:
+    """Progress of `up` without a terminal: one line per service phase change on stderr, secrets
+    masked (harnesses wait for these lines)."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, str] = {}
+
+    def __call__(self, state: dict) -> None:
+        from stagectl import context
+
+        for name, rec in (state.get("services") or {}).items():
+            phase = rec.get("phase", "pending")
+            if self.seen.get(name) != phase:
+                self.seen[name] = phase
+                sys.stderr.write(context.mask(f"{name}: {phase} {rec.get('detail') or ''}".rstrip()) + "\n")
+                sys.stderr.flush()

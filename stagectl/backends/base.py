@@ -61,6 +61,7 @@ class Backend(Protocol):
     """A way to run the stack. Methods raise StagectlError subclasses; they never print or exit."""
 
     name: str
+    ctx: BackendContext
 
     def preflight(self) -> dict[str, str]:
         """Check binaries, ports, engine. Raises PreflightError; returns skipped optional services."""

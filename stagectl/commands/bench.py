@@ -1,5 +1,5 @@
-"""`stagectl bench`: bounded load on the running stack, judged against CONTRACT.md §8 (PERF_*).
-Exit 0 every target met, 1 a target missed, 2 usage, 4 no running stack."""
+"""`stagectl bench`: the bench phase (stagectl/bench/) against the running stack, as a table or
+JSON. Exit 0 every target met, 1 a target missed, 2 usage, 4 no running stack."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import typer
 from rich.table import Table
 
 from stagectl import context
-from stagectl.errors import ConfigError, ExitCode
+from stagectl.commands.options import BackendOption
+from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 
 
@@ -28,24 +29,6 @@ def _table(run) -> Table:
     return table
 
 
-def bench_project(project, *, requests: int = 200, concurrency: int | None = None, time_limit_s: float = 30.0,
-                  direct_count: int = 200):
-    """The core of `stagectl bench` (the pipeline calls it too) for a running stack: a BenchRun.
-    `concurrency` None means PERF_CONCURRENCY from the project env."""
-    from stagectl.bench_stack import run_bench
-
-    env = project.env
-    if concurrency is None:
-        try:
-            concurrency = int(env["PERF_CONCURRENCY"])
-        except (KeyError, ValueError):
-            raise ConfigError("PERF_CONCURRENCY must be set (or pass --concurrency)") from None
-    services = project.stack.services
-    ports = {name: services[name].port for name in ("dashboard", "postgres", "redis", "s3")}
-    return run_bench(env, ports, env.get("DASHBOARD_API_KEY", ""), requests=requests, concurrency=concurrency,
-                     time_limit_s=time_limit_s, direct_count=direct_count)
-
-
 def register(app: typer.Typer) -> None:
     @app.command()
     def bench(
@@ -56,10 +39,11 @@ def register(app: typer.Typer) -> None:
         direct_count: int = typer.Option(200, "--direct-count", min=1, max=100_000,
                                          help="Operations per direct service measurement (db, redis, s3)."),
         json_out: bool = typer.Option(False, "--json", help='{"targets": [...], "settings": {...}, "summary": {...}}'),
-        backend: str = typer.Option("local", "--backend", help="local (processes) or compose."),
+        backend: BackendOption = None,
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
-        from stagectl.commands.chaos import running_stack
+        from stagectl.bench import bench_project
+        from stagectl.stack import running_stack
 
         project, _ = running_stack(backend)
         run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,

@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from stagectl.commands.up import backend_for
+from stagectl.commands.options import BackendOption
 from stagectl.output import console
 
 
@@ -14,12 +14,15 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def down(
         volumes: bool = typer.Option(False, "--volumes", help="Also delete the services' data."),
-        backend: str = typer.Option("local", "--backend"),
+        backend: BackendOption = None,
     ) -> int:
         """Stop the stack (exit 5 when something survives)."""
+        from stagectl.stack import backend_for, forget_backend
+
         stack_backend = backend_for(backend)
         started = time.monotonic()
         result = stack_backend.down(volumes=volumes)
+        forget_backend(stack_backend)
         took = time.monotonic() - started
         out = console()
         if not result.stopped and not result.killed:

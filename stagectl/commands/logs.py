@@ -8,7 +8,7 @@ import time
 import typer
 
 from stagectl import context
-from stagectl.commands.up import backend_for
+from stagectl.commands.options import BackendOption
 from stagectl.errors import StagectlError
 
 
@@ -18,9 +18,11 @@ def register(app: typer.Typer) -> None:
         service: str = typer.Argument(..., help="Service name from stagectl.yaml."),
         follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new lines (Ctrl-C to stop)."),
         tail: int = typer.Option(None, "--tail", min=1, help="Only the last N lines."),
-        backend: str = typer.Option("local", "--backend"),
+        backend: BackendOption = None,
     ) -> int:
         """Print a service's log."""
+        from stagectl.stack import backend_for
+
         stack_backend = backend_for(backend)
         text = stack_backend.logs(service, tail=tail)
         if text:
@@ -28,7 +30,7 @@ def register(app: typer.Typer) -> None:
         if not follow:
             return 0
         if not hasattr(stack_backend, "log_path"):
-            raise StagectlError(f"--follow needs the local backend (got {backend})", hint="drop -f, or use `docker compose logs -f`")
+            raise StagectlError(f"--follow needs the local backend (got {stack_backend.name})", hint="drop -f, or use `docker compose logs -f`")
         path = stack_backend.log_path(service)
         position = path.stat().st_size if path.exists() else 0
         while stack_backend.store.read() is not None:  # until Ctrl-C (exit 130) or the stack is down

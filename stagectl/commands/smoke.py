@@ -1,4 +1,4 @@
-"""`stagectl smoke`: run the live smoke suite (`checks/smoke/`) against the running stack.
+"""`stagectl smoke`: run the live smoke suite (stagectl/smoke/) against the running stack.
 
 Exit 0 when every test passed, 1 when any failed or errored (or nothing was collected), 4 when
 no stack is running (and no --target was given), 2 on a config error.
@@ -6,79 +6,21 @@ no stack is running (and no --target was given), 2 on a config error.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from stagectl import context
-from stagectl.errors import ConfigError, ExitCode, PreflightError
+from stagectl.commands.options import BackendOption
+from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 from stagectl.results import summarize
 
 if TYPE_CHECKING:
-    from stagectl.smoke import SmokeResult, SmokeTarget
+    from stagectl.smoke.runner import SmokeResult
 
-SUITE = "stagectl.smoke"
 _STYLE = {"fail": "bold red", "error": "bold magenta", "skip": "yellow", "pass": "green"}
-_RUNNING = ("running", "healthy")
-
-
-def _dashboard_service(project) -> tuple[str, object]:
-    for name, svc in project.stack.services.items():
-        if svc.runner == "dashboard":
-            return name, svc
-    raise ConfigError("the stack has no service with runner: dashboard; nothing to smoke-test",
-                      hint="pass --target URL to test a dashboard running elsewhere")
-
-
-def smoke_target(project, *, target: str | None = None, api_key_env: str | None = None,
-                 backend: str = "local") -> SmokeTarget:
-    """Where the suite points and what it expects: the project's variables with the endpoints the
-    local backend gives the dashboard (so the suite talks to the same services), and — for a
-    stack the local backend started — the dashboard's JSON log file. Raises PreflightError (exit 4)
-    when no stack is running and no `target` was given."""
-    from stagectl.backends.local.runners import RunnerContext, build_launch, service_endpoints
-    from stagectl.smoke import SmokeTarget
-
-    name, svc = _dashboard_service(project)
-    ctx = RunnerContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
-    env = {**project.env, **service_endpoints(ctx)}
-    if api_key_env:
-        value = os.environ.get(api_key_env) or project.env.get(api_key_env)
-        if not value:
-            raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
-        env |= {api_key_env: value, "STAGECTL_API_KEY_ENV": api_key_env}
-    if target:
-        return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
-    url = f"http://127.0.0.1:{_running_dashboard(name, backend).port}"
-    if backend != "local":  # the log file lives inside the container: the logging tests say so and skip
-        return SmokeTarget(url=url, env=env, dashboard_log=None)
-    log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
-    return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
-
-
-def _running_dashboard(dashboard: str, backend: str):
-    """The dashboard's status row (its published port); PreflightError when it is not running."""
-    from stagectl.commands.up import backend_for
-
-    stack_backend = backend_for(backend)
-    # the local backend can answer from its state file alone; the smoke suite does the probing
-    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()
-    row = next((r for r in rows if r.name == dashboard), None)
-    if row is None or row.state not in _RUNNING:
-        state = row.state if row else "unknown"
-        raise PreflightError(f"no stack is running (dashboard: {state})",
-                             hint="run `stagectl up` first, or pass --target URL")
-    return row
-
-
-def run_smoke(target: SmokeTarget, **options) -> SmokeResult:
-    """`stagectl.smoke.run_smoke`, imported when a suite runs (tests replace this name)."""
-    from stagectl.smoke import run_smoke as run
-
-    return run(target, **options)
 
 
 def print_results(result: SmokeResult) -> None:
@@ -109,18 +51,20 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="One JSON document: checks, summary, duration_s."),
         junit: Optional[Path] = typer.Option(None, "--junit", help="Also write JUnit XML to FILE.", metavar="FILE"),
         timeout: float = typer.Option(600.0, "--timeout", min=1.0, help="Kill the suite after S seconds.", metavar="S"),
-        backend: str = typer.Option("local", "--backend", help="The backend that brought the stack up."),
+        backend: BackendOption = None,
     ) -> int:
         """Run the live smoke tests against the stack; exit 1 when any fails."""
         from rich.markup import escape
 
         from stagectl.report.junit import write_junit
+        from stagectl.smoke import SUITE, runner
+        from stagectl.smoke.target import smoke_target
 
         project = context.get_project()
         smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=backend)
         if api_key_env:  # any name may hold the key; mask it even when the name does not look secret
             context.current().masker.add(smoke.env[api_key_env])
-        result = run_smoke(smoke, select=select, timeout_s=timeout)
+        result = runner.run_smoke(smoke, select=select, timeout_s=timeout)
         if junit is not None:
             write_junit(junit, {SUITE: result.results}, masker=context.mask)
         if as_json:

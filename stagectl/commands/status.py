@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from stagectl import context
-from stagectl.commands.up import backend_for
+from stagectl.commands.options import BackendOption
 from stagectl.output import console, emit_json
 
 _STYLE = {"healthy": "green", "unhealthy": "red", "exited": "red", "stale": "yellow", "paused": "yellow"}
@@ -15,9 +15,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def status(
         json_out: bool = typer.Option(False, "--json", help='{"services": [{"name","state","healthy","pid","port","ready_s"}]}'),
-        backend: str = typer.Option("local", "--backend"),
+        backend: BackendOption = None,
     ) -> int:
         """Show every service's state (probed now)."""
+        from stagectl.stack import backend_for
+
         rows = backend_for(backend).status()
         if json_out:
             emit_json({"services": [{"name": r.name, "state": r.state, "healthy": r.healthy, "pid": r.pid,

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 import inspect
-import sys
 from typing import TYPE_CHECKING
 
 import typer
 
 from stagectl import context
-from stagectl.output import console, emit_json
+from stagectl.commands.options import BackendOption
+from stagectl.output import PlainProgress, console, emit_json
 
 if TYPE_CHECKING:
     from rich.table import Table
 
 _PHASE_STYLE = {"healthy": "green", "failed": "red", "aborted": "yellow", "waiting": "cyan", "starting": "cyan"}
-
-
-def backend_for(name: str = "local", project=None):
-    """The backend `name` (local | compose | auto) for `project` (default: the one the global
-    options select)."""
-    from stagectl.backends import BackendContext, select_backend
-
-    project = project or context.get_project()
-    overrides = {name: project.env[name] for name, source in project.env_sources.items() if source == "cli"}
-    ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir,
-                         overrides=overrides, env_path=project.env_path)
-    return select_backend(name, ctx)
 
 
 def _progress_table(state: dict) -> Table:
@@ -42,21 +30,6 @@ def _progress_table(state: dict) -> Table:
         style = _PHASE_STYLE.get(phase, "")
         table.add_row(name, f"[{style}]{phase}[/]" if style else phase, ready, context.mask(detail or ""))
     return table
-
-
-class _PlainProgress:
-    """Without a terminal: one line per phase change on stderr (harnesses wait for these)."""
-
-    def __init__(self) -> None:
-        self.seen: dict[str, str] = {}
-
-    def __call__(self, state: dict) -> None:
-        for name, rec in (state.get("services") or {}).items():
-            phase = rec.get("phase", "pending")
-            if self.seen.get(name) != phase:
-                self.seen[name] = phase
-                sys.stderr.write(context.mask(f"{name}: {phase} {rec.get('detail') or ''}".rstrip()) + "\n")
-                sys.stderr.flush()
 
 
 def endpoints_table(result) -> Table:
@@ -80,21 +53,24 @@ def register(app: typer.Typer) -> None:
     def up(
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=0.1, help="Seconds until every service must be healthy."),
         json_out: bool = typer.Option(False, "--json", help="Machine output: per-service ready times."),
-        backend: str = typer.Option("local", "--backend", help="local (processes), compose, or auto."),
+        backend: BackendOption = None,
     ) -> int:
         """Start the stack and wait until every service is healthy (idempotent)."""
+        from stagectl.stack import backend_for, remember_backend
+
         stack_backend = backend_for(backend)
         out = console()
         if "on_progress" not in inspect.signature(stack_backend.up).parameters:  # not every backend reports
             result = stack_backend.up(wait_timeout=wait_timeout)
         elif json_out or not out.is_terminal:
-            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=_PlainProgress())
+            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=PlainProgress())
         else:
             from rich.live import Live
 
             with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
                 result = stack_backend.up(wait_timeout=wait_timeout,
                                           on_progress=lambda state: live.update(_progress_table(state)))
+        remember_backend(stack_backend)
         if json_out:
             emit_json({
                 "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,

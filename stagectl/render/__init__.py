@@ -3,6 +3,7 @@
     result = render(project)          # in memory; raises ConfigError naming template:line
     write(result, project.render_dir) # atomic swap of the whole directory
     check(project)                    # [Diff] between compose/ and a fresh render ([] = current)
+    check_phase(root)                 # the same for the committed render, as the report's phase
 
 The committed render uses `committed_project(root)`: the spec resolved with `.env.staging.example`
 only (never a user's `.env.staging`, never the process environment), so it is the same everywhere.
@@ -10,14 +11,19 @@ only (never a user's `.env.staging`, never the process environment), so it is th
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from stagectl.config.loader import Project, load_project
 from stagectl.render.engine import RenderedFile, RenderResult, render
 from stagectl.render.output import Diff, compare, write
 
+if TYPE_CHECKING:
+    from stagectl.report.model import RenderCheckPhase
+
 __all__ = [
-    "Diff", "RenderResult", "RenderedFile", "check", "committed_project", "compare", "render", "write",
+    "Diff", "RenderResult", "RenderedFile", "check", "check_phase", "committed_project", "compare", "render", "write",
 ]
 
 
@@ -35,3 +41,21 @@ def committed_project(root: Path | None = None) -> Project:
 def check(project: Project) -> list[Diff]:
     """Differences between the project's render dir and a fresh render (empty when current)."""
     return compare(render(project), project.render_dir)
+
+
+def check_phase(root: Path) -> RenderCheckPhase:
+    """`render --check` as the report's phase: one failed check per stale file (its diff, masked,
+    as evidence), or one passed check."""
+    from stagectl import context
+    from stagectl.report.model import RenderCheckPhase
+    from stagectl.results import CheckResult, failure_summary, phase_status
+
+    started = dt.datetime.now(dt.timezone.utc)
+    diffs = check(committed_project(root))
+    checks = [
+        CheckResult(f"render.{d.path}", "render", "fail", f"{d.path}: {d.kind}",
+                    evidence=context.mask(d.diff)[-4000:] or None, hint="run `stagectl render` and commit compose/")
+        for d in diffs
+    ] or [CheckResult("render.current", "render", "pass", "compose/ equals a fresh render of templates/")]
+    return RenderCheckPhase(status=phase_status(checks), reason=failure_summary(checks),
+                            command="stagectl render --check", started_at=started, checks=checks)

@@ -13,7 +13,7 @@ import httpx
 import psutil
 import pytest
 
-from stagectl.bench import Request, ceiling_server, load_http
+from stagectl.bench.load import Request, ceiling_server, load_http
 
 pytestmark = pytest.mark.integration
 

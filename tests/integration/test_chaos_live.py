@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stagectl.commands.init import render_env_file
+from stagectl.config.newenv import render_env_file
 from stagectl.config.envfile import parse_env_file
 
 pytestmark = pytest.mark.integration

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stagectl.commands.smoke import smoke_target
+from stagectl.smoke.target import smoke_target
 from stagectl.config.loader import load_project
 from stagectl.secrets import is_secret_name
-from stagectl.smoke import run_smoke
+from stagectl.smoke.runner import run_smoke
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 

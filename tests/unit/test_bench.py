@@ -12,9 +12,9 @@ import threading
 
 import pytest
 
-from stagectl.bench import (Measurement, Request, confirm_miss, judge, load_http, summarize, time_direct,
+from stagectl.bench.load import (Measurement, Request, confirm_miss, judge, load_http, summarize, time_direct,
                             with_ceiling)
-from stagectl.bench_stack import _limit
+from stagectl.bench.stack import _limit
 from stagectl.errors import ConfigError
 
 

@@ -10,7 +10,7 @@ import itertools
 
 import pytest
 
-from stagectl.chaos import FEATURES, SERVICES, LevelTable, expect, matrix_scenarios, quick_scenarios
+from stagectl.chaos.scenarios import FEATURES, SERVICES, LevelTable, expect, matrix_scenarios, quick_scenarios
 from stagectl.errors import ConfigError
 
 CONTRACT_ENV = {

@@ -13,7 +13,7 @@ import itertools
 import httpx
 import pytest
 
-from stagectl.chaos_probe import PROBES, Dashboard, judge
+from stagectl.chaos.probe import PROBES, Dashboard, judge
 from stagectl.loopback import fresh_loopback
 
 GATED = {"error": "feature_unavailable", "feature": "s3_uploads", "degradation_level": "DEGRADED"}
@@ -41,7 +41,7 @@ def test_judge(status, body, headers, available, problems):
 
 
 def test_every_contract_feature_but_two_has_an_endpoint_probe():
-    from stagectl.chaos import FEATURES
+    from stagectl.chaos.scenarios import FEATURES
 
     # redis_cache shows as X-Cache, rate_limiting as X-RateLimit-* on every /api answer
     assert set(FEATURES) - set(PROBES) == {"redis_cache", "rate_limiting"}

@@ -12,11 +12,11 @@ import signal
 import pytest
 
 from stagectl.backends.base import ServiceStatus
-from stagectl.chaos import LevelTable, Scenario, expect
-from stagectl.chaos_run import ChaosRunner, Timing, run_chaos
-from stagectl.commands.chaos import check_interval
+from stagectl.chaos.scenarios import LevelTable, Scenario, expect
+from stagectl.chaos.runner import ChaosRunner, Timing, run_chaos
+from stagectl.chaos import check_interval
 from stagectl.errors import StagectlError
-from stagectl.faults import STACK_SERVICE, FaultTarget
+from stagectl.chaos.faults import STACK_SERVICE, FaultTarget
 from tests.unit.test_chaos_expectation import CONTRACT_ENV
 from tests.unit.test_faults import FakeBackend, _stack
 
@@ -97,7 +97,7 @@ def make(dashboard_table: LevelTable = CONTRACT, **backend_kw):
 
 @pytest.fixture(autouse=True)
 def no_s3_init(monkeypatch):
-    monkeypatch.setattr("stagectl.faults.reinit_s3", lambda target: None)
+    monkeypatch.setattr("stagectl.chaos.faults.reinit_s3", lambda target: None)
 
 
 def test_a_faithful_dashboard_passes_and_every_fault_is_restored():
@@ -147,12 +147,12 @@ def test_ctrl_c_restores_the_current_fault_and_propagates():
 
 def test_breaker_open_is_asserted(monkeypatch):
     runner, _, dashboard, _ = make()
-    monkeypatch.setattr("stagectl.faults.set_llm_mode", lambda t, mode: setattr(dashboard, "llm_error", mode == "error"))
+    monkeypatch.setattr("stagectl.chaos.faults.set_llm_mode", lambda t, mode: setattr(dashboard, "llm_error", mode == "error"))
     ok = run_chaos(runner, [Scenario("ai", (("openai", "error"),), hold_breaker_open="openai")]).scenarios[0]
     assert ok.status == "pass" and ok.breaker_opened and ok.breakers["openai"] == "open"
     runner, _, dashboard, _ = make()
     dashboard.breaker_after = 10_000  # a breaker that never opens
-    monkeypatch.setattr("stagectl.faults.set_llm_mode", lambda t, mode: setattr(dashboard, "llm_error", mode == "error"))
+    monkeypatch.setattr("stagectl.chaos.faults.set_llm_mode", lambda t, mode: setattr(dashboard, "llm_error", mode == "error"))
     never = run_chaos(runner, [Scenario("ai", (("openai", "error"),), hold_breaker_open="openai")]).scenarios[0]
     assert never.status == "fail" and never.breaker_opened is False and "did not open" in never.detail
 

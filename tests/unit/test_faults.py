@@ -14,8 +14,8 @@ import pytest
 from stagectl.backends.base import ServiceStatus
 from stagectl.config.model import Stack
 from stagectl.errors import ConfigError
-from stagectl import faults
-from stagectl.faults import FaultTarget, injected, run_restore
+from stagectl.chaos import faults
+from stagectl.chaos.faults import FaultTarget, injected, run_restore
 
 HEALTH = {"probe": "tcp"}
 

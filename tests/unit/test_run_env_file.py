@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from stagectl import context
-from stagectl.commands.run import ensure_env_file
+from stagectl.stack import ensure_env_file
 
 SPEC = """\
 version: 1

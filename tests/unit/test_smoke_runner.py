@@ -1,4 +1,4 @@
-"""The smoke runner (stagectl/smoke.py) on tiny throwaway suites, and the `stagectl smoke` command's
+"""The smoke runner (stagectl/smoke/runner.py) on tiny throwaway suites, and the `stagectl smoke` command's
 boundary: outcomes mapped honestly, ids stable, secrets masked, hangs killed, exit codes."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from stagectl import cli
 from stagectl.results import CheckResult
-from stagectl.smoke import SmokeResult, SmokeTarget, run_smoke
+from stagectl.smoke.runner import SmokeResult, SmokeTarget, run_smoke
 
 CANARY = "canary-smoke-7f3e9a1b"
 MIXED = '''
@@ -144,10 +144,10 @@ def fake_run(results, exit_code=0):
 
 
 def test_json_junit_and_exit_codes(project, capsys, monkeypatch, tmp_path):
-    import stagectl.commands.smoke as command
+    from stagectl.smoke import runner
 
     passing = [CheckResult("smoke.TestA.test_x", "A", "pass", "passed")]
-    monkeypatch.setattr(command, "run_smoke", fake_run(passing))
+    monkeypatch.setattr(runner, "run_smoke", fake_run(passing))
     junit = tmp_path / "out" / "smoke.xml"
     code, out, _ = run_cli(capsys, "smoke", "--target", "http://127.0.0.1:9/", "-k", "A", "--timeout", "30",
                            "--json", "--junit", str(junit))
@@ -159,17 +159,17 @@ def test_json_junit_and_exit_codes(project, capsys, monkeypatch, tmp_path):
     assert (target.url, select, timeout, target.dashboard_log) == ("http://127.0.0.1:9", "A", 30.0, None)
 
     failing = [CheckResult("smoke.TestA.test_y", "A", "fail", f"bad {CANARY}")]
-    monkeypatch.setattr(command, "run_smoke", fake_run(failing, exit_code=1))
+    monkeypatch.setattr(runner, "run_smoke", fake_run(failing, exit_code=1))
     code, out, err = run_cli(capsys, "smoke", "--target", "http://127.0.0.1:9")
     assert code == 1 and "TestA.test_y" in out
     assert CANARY not in out + err
 
 
 def test_api_key_env_is_passed_by_name(project, capsys, monkeypatch):
-    import stagectl.commands.smoke as command
+    from stagectl.smoke import runner
 
     monkeypatch.setenv("MY_STAGING_KEY", "other-key-5c4b3a29")
-    monkeypatch.setattr(command, "run_smoke", fake_run([CheckResult("smoke.T.t", "T", "pass", "passed")]))
+    monkeypatch.setattr(runner, "run_smoke", fake_run([CheckResult("smoke.T.t", "T", "pass", "passed")]))
     code, out, err = run_cli(capsys, "smoke", "--target", "http://127.0.0.1:9", "--api-key-env", "MY_STAGING_KEY")
     target = fake_run.seen[0]
     assert code == 0

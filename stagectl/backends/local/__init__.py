@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from stagectl.backends.base import BackendContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from stagectl.backends.local.backend import LocalBackend
+    from stagectl.config.loader import Project
 
 
-def from_project(project) -> "LocalBackend":  # noqa: F821 - imported lazily below
+def from_project(project: Project) -> LocalBackend:
     """A LocalBackend for a loaded `Project` (stagectl.config.loader)."""
     from stagectl.backends.local.backend import LocalBackend
+    from stagectl.stack import backend_context
 
-    ctx = BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
-    return LocalBackend(ctx)
+    return LocalBackend(backend_context(project))

@@ -14,7 +14,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 
-from stagectl.chaos import SERVICES, Expectation, LevelTable, Scenario, expect
+from stagectl.chaos.scenarios import SERVICES, Expectation, LevelTable, Scenario, expect
 
 
 @dataclasses.dataclass
@@ -124,7 +124,7 @@ class ChaosRunner:
         return check
 
     def run_one(self, scenario: Scenario) -> ScenarioResult:
-        from stagectl.faults import injected
+        from stagectl.chaos.faults import injected
 
         exp = expect(scenario.down, self.table)
         result = ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level, exp.score)

@@ -1,6 +1,6 @@
 """The bench engine: a bounded concurrent HTTP load loop, sequential timing of direct operations,
 percentiles and verdicts, and the bare uvicorn "hello" app measured as the ceiling of this machine
-(so results also read as a ratio to it). The stack's own targets are in stagectl.bench_stack.
+(so results also read as a ratio to it). The stack's own targets are in stagectl.bench.stack.
 
 Rate limiting: the dashboard limits /api/* per API key and peer address (`request.client.host`,
 dashboard/inventario_dashboard/http/security.py). Every client binds its own random loopback source

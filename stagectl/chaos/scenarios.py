@@ -4,7 +4,7 @@ CONTRACT.md §4–§5 say, enforces it on its endpoints, and recovers.
 The expectation is computed by stagectl's *own* copy of the contract tables (weights and
 thresholds from the project env), never by importing the dashboard: a dashboard with a wrong level
 table must fail here. The expectation is pure (unit-tested against CONTRACT.md's rows); the HTTP
-side lives in stagectl.chaos_probe, the run loop in stagectl.chaos_run.
+side lives in stagectl.chaos.probe, the run loop in stagectl.chaos.runner.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import functools
 import secrets
 from collections.abc import Callable
 
-from stagectl.bench import (
+from stagectl.bench.load import (
     Measurement,
     TRANSPORT_ERRORS,
     RenewingClient,

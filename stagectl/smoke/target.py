@@ -1,0 +1,67 @@
+"""Where the smoke suite points and what it expects (a `SmokeTarget`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from stagectl.errors import ConfigError, PreflightError
+
+if TYPE_CHECKING:
+    from stagectl.backends.base import ServiceStatus
+    from stagectl.config.loader import Project
+    from stagectl.smoke.runner import SmokeTarget
+
+_RUNNING = ("running", "healthy")
+
+
+def _dashboard_service(project: Project) -> tuple[str, Any]:
+    for name, svc in project.stack.services.items():
+        if svc.runner == "dashboard":
+            return name, svc
+    raise ConfigError("the stack has no service with runner: dashboard; nothing to smoke-test",
+                      hint="pass --target URL to test a dashboard running elsewhere")
+
+
+def smoke_target(project: Project, *, target: str | None = None, api_key_env: str | None = None,
+                 backend: str | None = None) -> SmokeTarget:
+    """Where the suite points and what it expects: the project's variables with the endpoints the
+    local backend gives the dashboard (so the suite talks to the same services), and — for a
+    stack the local backend started — the dashboard's JSON log file. Raises PreflightError (exit 4)
+    when no stack is running and no `target` was given."""
+    from stagectl.backends.local.runners import RunnerContext, build_launch, service_endpoints
+    from stagectl.smoke.runner import SmokeTarget
+    from stagectl.stack import backend_name
+
+    name, svc = _dashboard_service(project)
+    ctx = RunnerContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
+    env = {**project.env, **service_endpoints(ctx)}
+    if api_key_env:
+        value = os.environ.get(api_key_env) or project.env.get(api_key_env)
+        if not value:
+            raise ConfigError(f"--api-key-env {api_key_env}: that variable is not set")
+        env |= {api_key_env: value, "STAGECTL_API_KEY_ENV": api_key_env}
+    if target:
+        return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
+    backend = backend_name(backend, project)
+    url = f"http://127.0.0.1:{_running_dashboard(project, name, backend).port}"
+    if backend != "local":  # the log file lives inside the container: the logging tests say so and skip
+        return SmokeTarget(url=url, env=env, dashboard_log=None)
+    log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
+    return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
+
+
+def _running_dashboard(project: Project, dashboard: str, backend: str) -> ServiceStatus:
+    """The dashboard's status row (its published port); PreflightError when it is not running."""
+    from stagectl.stack import backend_for
+
+    stack_backend = backend_for(backend, project)
+    # the local backend can answer from its state file alone; the smoke suite does the probing
+    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()  # type: ignore[call-arg]
+    row = next((r for r in rows if r.name == dashboard), None)
+    if row is None or row.state not in _RUNNING:
+        state = row.state if row else "unknown"
+        raise PreflightError(f"no stack is running (dashboard: {state})",
+                             hint="run `stagectl up` first, or pass --target URL")
+    return row

@@ -1,0 +1,103 @@
+"""Which stack a command acts on: the project (with this run's overrides) and its backend.
+
+The one place that builds a `BackendContext` (the `--set` overrides and the env file in use
+included, which the compose backend reads) and that picks the backend: the `--backend` flag when
+given, else the backend that brought this project's stack up (remembered in its state dir), else
+local. Commands and phases get their backend here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from stagectl import context
+from stagectl.errors import PreflightError
+from stagectl.secrets import secret_values
+
+if TYPE_CHECKING:
+    from stagectl.backends.base import Backend, BackendContext
+    from stagectl.config.loader import Project
+
+DEFAULT_BACKEND = "local"
+BACKEND_HELP = ("local (processes), compose, or auto (compose when a Docker engine answers); "
+                "default: the backend that brought the stack up, else local.")
+_REMEMBERED = "backend"  # file in the state dir: the backend of the last `up`
+
+
+def backend_context(project: Project) -> BackendContext:
+    """Everything a backend needs from `project`, built the same way for every command."""
+    from stagectl.backends.base import BackendContext
+
+    overrides = {name: project.env[name] for name, source in project.env_sources.items() if source == "cli"}
+    return BackendContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir,
+                          overrides=overrides, env_path=project.env_path)
+
+
+def backend_name(flag: str | None, project: Project) -> str:
+    """`flag` when given, else the backend that brought the stack up, else local."""
+    if flag:
+        return flag
+    remembered = project.state_dir / _REMEMBERED
+    name = remembered.read_text(encoding="utf-8").strip() if remembered.is_file() else ""
+    return name or DEFAULT_BACKEND
+
+
+def backend_for(flag: str | None = None, project: Project | None = None) -> Backend:
+    """The backend for `project` (default: the one the global options select); see `backend_name`."""
+    from stagectl.backends import select_backend
+
+    project = project or context.get_project()
+    return select_backend(backend_name(flag, project), backend_context(project))
+
+
+def remember_backend(backend: Backend) -> None:
+    """Note which backend runs the stack, so later commands without --backend find it."""
+    state_dir = backend.ctx.state_dir
+    state_dir.mkdir(parents=True, exist_ok=True)
+    (state_dir / _REMEMBERED).write_text(f"{backend.name}\n", encoding="utf-8")
+
+
+def forget_backend(backend: Backend) -> None:
+    """The stack is down: the next `up` chooses its backend afresh."""
+    (backend.ctx.state_dir / _REMEMBERED).unlink(missing_ok=True)
+
+
+def running_stack(flag: str | None = None) -> tuple[Project, Backend]:
+    """(project, backend) of the running stack; PreflightError (exit 4) when the dashboard is not up."""
+    project = context.get_project()
+    backend = backend_for(flag, project)
+    rows = {row.name: row for row in backend.status()}
+    dashboard = rows.get("dashboard")
+    if dashboard is None or not dashboard.healthy:
+        state = dashboard.state if dashboard else "missing"
+        raise PreflightError(f"no running stack for project {project.stack.project!r} (dashboard: {state})",
+                             hint="start it with `stagectl up` (same --set options)")
+    return project, backend
+
+
+def stack_project(extra: Mapping[str, str]) -> Project:
+    """The project the stack runs with: the configured one plus `extra` overrides (a pipeline's
+    own, e.g. a short health-check interval for chaos) on top of `--set`."""
+    from stagectl.config.loader import load_project
+
+    ctx = context.current()
+    project = load_project(ctx.project_dir, env_file=ctx.env_file, overrides={**ctx.overrides, **extra})
+    ctx.masker.add(*secret_values(project.env))
+    return project
+
+
+def ensure_env_file() -> None:
+    """A fresh clone has no env file: create the one the spec names (`env_file`, or `--env-file`)
+    with newly generated secrets (never the example's), as `stagectl init` would, and say so."""
+    from stagectl.config.loader import env_paths, find_root
+    from stagectl.config.newenv import init_env
+    from stagectl.config.spec import SPEC_NAME, read_spec
+    from stagectl.output import console
+
+    ctx = context.current()
+    root = find_root(ctx.project_dir)
+    target, _ = env_paths(root, read_spec(root / SPEC_NAME, root).data, ctx.env_file)
+    if not target.exists():
+        path, names = init_env(root, ctx.env_file)
+        console().print(f"created {path} with {len(names)} freshly generated secrets (stagectl init)")
