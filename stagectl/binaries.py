@@ -180,46 +180,50 @@ def _module_available(module: str, extra_path: Path | None) -> bool:
 
 
 def resolve(service: Service, *, root: Path) -> Resolution:
-    """Find the executable a service's runner needs (argv[0] for `command`)."""
-    runner = service.runner
-    if runner == "postgres":
-        bindir = postgres_bindir()
-        if bindir:
-            return Resolution(f"{bindir}/postgres")
-        return Resolution(None, "PostgreSQL binaries (postgres, initdb) not found", PG_INSTALL)
-    if runner == "redis":
-        found = redis_server()
-        return Resolution(found) if found else Resolution(
-            None, "redis-server not found", REDIS_INSTALL)
-    if runner == "moto":
-        found = _which("moto_server")
-        return Resolution(found) if found else Resolution(
-            None, "moto_server not found", 'pip install "moto[s3]" flask flask-cors')
-    if runner == "prometheus":
-        found = _which("prometheus")
-        return Resolution(found) if found else Resolution(None, "prometheus not found", f"{APT} prometheus")
-    if runner == "postgres_exporter":
-        found = _which("prometheus-postgres-exporter", "postgres_exporter")
-        return Resolution(found) if found else Resolution(
-            None, "not available (prometheus-postgres-exporter not on PATH)", f"{APT} prometheus-postgres-exporter")
-    if runner == "redis_exporter":
-        found = _which("prometheus-redis-exporter", "redis_exporter")
-        return Resolution(found) if found else Resolution(
-            None, "not available (prometheus-redis-exporter not on PATH)", f"{APT} prometheus-redis-exporter")
-    if runner == "grafana":
-        found = _which("grafana-server", "grafana")
-        return Resolution(found) if found else Resolution(
-            None, "not available (no grafana-server/grafana on PATH)", "install Grafana from grafana.com (no apt/pip route)")
-    if runner in ("dashboard", "llm_stub"):
-        module = "inventario_dashboard.app" if runner == "dashboard" else "inventario_dashboard.llm_stub"
+    """Find the executable a service's runner needs (argv[0] for `command`): its `Runner.find`."""
+    from stagectl.runners import RUNNERS
+
+    runner = RUNNERS.get(service.runner)
+    if runner is None:
+        return Resolution(None, f"unknown runner {service.runner!r}")
+    return runner.find(service, root)
+
+
+def find_postgres(_service: Service, _root: Path) -> Resolution:
+    bindir = postgres_bindir()
+    if bindir:
+        return Resolution(f"{bindir}/postgres")
+    return Resolution(None, "PostgreSQL binaries (postgres, initdb) not found", PG_INSTALL)
+
+
+def find_redis(_service: Service, _root: Path) -> Resolution:
+    found = redis_server()
+    return Resolution(found) if found else Resolution(None, "redis-server not found", REDIS_INSTALL)
+
+
+def on_path(*names: str, reason: str, install: str):
+    """A finder: the first of `names` on PATH, else `reason` and the `install` command."""
+    def find(_service: Service, _root: Path) -> Resolution:
+        found = _which(*names)
+        return Resolution(found) if found else Resolution(None, reason, install)
+
+    return find
+
+
+def python_module(module: str):
+    """A finder for a service run as `python -m <module>` from the dashboard package."""
+    def find(_service: Service, root: Path) -> Resolution:
         if _module_available(module, root / "dashboard"):
             return Resolution(sys.executable)
         return Resolution(None, f"Python module {module} not importable", "pip install -e dashboard")
-    if runner == "command":
-        if not service.command:
-            return Resolution(None, "runner 'command' needs a command", "set services.<name>.command")
-        return _resolve_command(service.command[0], root)
-    return Resolution(None, f"unknown runner {runner!r}")
+
+    return find
+
+
+def find_command(service: Service, root: Path) -> Resolution:
+    if not service.command:
+        return Resolution(None, "runner 'command' needs a command", "set services.<name>.command")
+    return _resolve_command(service.command[0], root)
 
 
 def _resolve_command(program: str, root: Path) -> Resolution:

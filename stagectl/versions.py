@@ -1,7 +1,8 @@
 """Versions of the services actually running, asked of the services themselves (for the report).
 
 Each probe talks to the live service on its port; a service that does not answer gets
-"unknown (<reason>)" — never a version we merely expect.
+"unknown (<reason>)" — never a version we merely expect. Each runner's probe is named by its
+record in stagectl/runners.py. The clients (httpx, psycopg, redis) are imported when a probe runs.
 """
 
 from __future__ import annotations
@@ -10,15 +11,16 @@ import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
 
-import httpx
+from typing import TYPE_CHECKING
 
-from stagectl.config.model import Service
+if TYPE_CHECKING:
+    from stagectl.config.model import Service
 
 TIMEOUT_S = 3.0
 _BUILD_INFO = re.compile(r'_build_info\{[^}]*version="([^"]+)"')
 
 
-def _postgres(svc: Service, env: Mapping[str, str]) -> str:
+def postgres(svc: Service, env: Mapping[str, str]) -> str:
     import psycopg
 
     with psycopg.connect(host="127.0.0.1", port=svc.port, user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"],
@@ -26,10 +28,10 @@ def _postgres(svc: Service, env: Mapping[str, str]) -> str:
         return "PostgreSQL " + str(conn.execute("show server_version").fetchone()[0])
 
 
-def _redis(svc: Service, env: Mapping[str, str]) -> str:
-    import redis
+def redis(svc: Service, env: Mapping[str, str]) -> str:
+    import redis as client_lib
 
-    client = redis.Redis(host="127.0.0.1", port=svc.port, password=env.get("REDIS_PASSWORD") or None,
+    client = client_lib.Redis(host="127.0.0.1", port=svc.port, password=env.get("REDIS_PASSWORD") or None,
                          socket_timeout=TIMEOUT_S)
     try:
         info = client.info("server")
@@ -39,13 +41,17 @@ def _redis(svc: Service, env: Mapping[str, str]) -> str:
     return f"{name} {info.get('valkey_version', info.get('redis_version'))}"
 
 
-def _prometheus(svc: Service, _env: Mapping[str, str]) -> str:
+def prometheus(svc: Service, _env: Mapping[str, str]) -> str:
+    import httpx
+
     data = httpx.get(f"http://127.0.0.1:{svc.port}/api/v1/status/buildinfo", timeout=TIMEOUT_S).raise_for_status().json()
     return "Prometheus " + data["data"]["version"]
 
 
-def _exporter(label: str) -> Callable[[Service, Mapping[str, str]], str]:
+def exporter(label: str) -> Callable[[Service, Mapping[str, str]], str]:
     def probe(svc: Service, _env: Mapping[str, str]) -> str:
+        import httpx
+
         text = httpx.get(f"http://127.0.0.1:{svc.port}/metrics", timeout=TIMEOUT_S).raise_for_status().text
         match = _BUILD_INFO.search(text)
         if not match:
@@ -55,43 +61,40 @@ def _exporter(label: str) -> Callable[[Service, Mapping[str, str]], str]:
     return probe
 
 
-def _moto(svc: Service, _env: Mapping[str, str]) -> str:
+def moto(svc: Service, _env: Mapping[str, str]) -> str:
+    import httpx
+
     httpx.get(f"http://127.0.0.1:{svc.port}/moto-api/", timeout=TIMEOUT_S).raise_for_status()
     # moto's server reports no version over HTTP; it runs from this Python environment's package.
     return f"moto {metadata.version('moto')} (installed package serving on :{svc.port})"
 
 
-def _dashboard(svc: Service, env: Mapping[str, str]) -> str:
+def dashboard(svc: Service, env: Mapping[str, str]) -> str:
+    import httpx
+
     body = httpx.get(f"http://127.0.0.1:{svc.port}/health", headers={"X-API-Key": env["DASHBOARD_API_KEY"]},
                      timeout=TIMEOUT_S).raise_for_status().json()
     return f"inventario-dashboard {body['version']}"
 
 
-def _llm(svc: Service, env: Mapping[str, str]) -> str:
+def llm(svc: Service, env: Mapping[str, str]) -> str:
+    import httpx
+
     headers = {"Authorization": f"Bearer {env['OPENAI_API_KEY']}"} if env.get("OPENAI_API_KEY") else {}
     models = httpx.get(f"http://127.0.0.1:{svc.port}/v1/models", headers=headers, timeout=TIMEOUT_S).raise_for_status().json()
     ids = ",".join(sorted(m["id"] for m in models.get("data", [])))
     return f"LLM stand-in {metadata.version('inventario-dashboard')} (models: {ids})"
 
 
-PROBES: dict[str, Callable[[Service, Mapping[str, str]], str]] = {
-    "postgres": _postgres,
-    "redis": _redis,
-    "prometheus": _prometheus,
-    "postgres_exporter": _exporter("postgres_exporter"),
-    "redis_exporter": _exporter("redis_exporter"),
-    "moto": _moto,
-    "dashboard": _dashboard,
-    "llm_stub": _llm,
-}
-
-
 def measure_versions(services: Mapping[str, Service], env: Mapping[str, str], running: set[str]) -> dict[str, str]:
     """service name → version string, for each running service (asked live)."""
+    from stagectl.runners import RUNNERS
+
     out: dict[str, str] = {}
     for name in sorted(running):
         svc = services[name]
-        probe = PROBES.get(svc.runner)
+        runner = RUNNERS.get(svc.runner)
+        probe = runner.version if runner is not None else None
         if probe is None:
             out[name] = "unknown (no version probe for this runner)"
             continue

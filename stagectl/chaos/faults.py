@@ -1,7 +1,8 @@
 """Faults for `stagectl chaos`: small functions that break one dependency and return its `restore()`.
 
-`FAULTS` maps a fault name to `fn(target, service) -> restore`; `service` is a contract name
-(database, openai, redis, s3 — CONTRACT.md §4), mapped to the stack's service by `STACK_SERVICE`.
+`FAULTS` maps a fault name to `fn(target, service) -> restore`; `service` is a dependency of the
+dashboard (database, openai, redis, s3 — docs/contract.md §4), mapped to the stack's service by the
+runner that provides it (`Runner.fault_role` in stagectl/runners.py).
 A fault that fails half-way restores what it did before raising. `injected()` is the only way the
 chaos runner uses them: the restore always runs (try/finally), also on Ctrl-C, and a second Ctrl-C
 during the restore does not abandon it (the restore is retried once before the interrupt wins).
@@ -20,9 +21,9 @@ import httpx
 from stagectl.backends.base import Backend
 from stagectl.config.model import Stack
 from stagectl.errors import ConfigError, StagectlError
+from stagectl.runners import FAULT_ROLES, service_for_role
 
 Restore = Callable[[], None]
-STACK_SERVICE = {"database": "postgres", "redis": "redis", "s3": "s3", "openai": "llm"}
 LLM_MODES = ("error", "hang")
 
 
@@ -35,6 +36,13 @@ class FaultTarget:
     env: Mapping[str, str]
     wait_timeout: float = 60.0  # restart of a stopped service until healthy
     http_timeout: float = 5.0
+
+    def service(self, role: str) -> str:
+        """The stack's service providing dependency `role`; ConfigError when none does."""
+        name = service_for_role(self.stack.services, role)
+        if name is None:
+            raise ConfigError(f"unknown service {role!r}; known: {', '.join(FAULT_ROLES)}")
+        return name
 
 
 def _guarded(action: Callable[[], None], restore: Restore) -> Restore:
@@ -50,7 +58,7 @@ def _guarded(action: Callable[[], None], restore: Restore) -> Restore:
 def stop(target: FaultTarget, service: str) -> Restore:
     """Stop the service with its own stop signal (PostgreSQL: SIGINT — SIGTERM is its *smart*
     shutdown, which waits for the dashboard's pooled connections forever); restore restarts it."""
-    name = STACK_SERVICE[service]
+    name = target.service(service)
     svc = target.stack.services[name]
 
     def action() -> None:
@@ -77,13 +85,13 @@ def _wait_not_running(target: FaultTarget, name: str, timeout: float) -> None:
 
 def freeze(target: FaultTarget, service: str) -> Restore:
     """SIGSTOP: the process keeps its port but never answers (a hung dependency); restore SIGCONT."""
-    name = STACK_SERVICE[service]
+    name = target.service(service)
     return _guarded(lambda: target.backend.signal(name, signal.SIGSTOP),
                     lambda: target.backend.signal(name, signal.SIGCONT))
 
 
 def llm_url(target: FaultTarget) -> str:
-    return f"http://127.0.0.1:{target.stack.services[STACK_SERVICE['openai']].port}"
+    return f"http://127.0.0.1:{target.stack.services[target.service('openai')].port}"
 
 
 def set_llm_mode(target: FaultTarget, mode: str) -> None:
@@ -111,7 +119,7 @@ def reinit_s3(target: FaultTarget) -> None:
     from stagectl.s3init import init_s3
 
     e = target.env
-    init_s3(f"http://127.0.0.1:{target.stack.services[STACK_SERVICE['s3']].port}",
+    init_s3(f"http://127.0.0.1:{target.stack.services[target.service('s3')].port}",
             e["S3_BUCKET_NAME"], e.get("AWS_DEFAULT_REGION", "us-east-1"), e.get("AWS_ACCESS_KEY_ID", ""),
             e.get("AWS_SECRET_ACCESS_KEY", ""), e.get("S3_CORS_ORIGINS", ""),
             int(e.get("S3_LIFECYCLE_NONCURRENT_DAYS") or 30))
@@ -142,8 +150,7 @@ def injected(kind: str, target: FaultTarget, service: str) -> Iterator[Restore]:
     """Inject fault `kind` into contract service `service` for the duration of the block."""
     if kind not in FAULTS:
         raise ConfigError(f"unknown fault {kind!r}; known: {', '.join(FAULTS)}")
-    if service not in STACK_SERVICE:
-        raise ConfigError(f"unknown service {service!r}; known: {', '.join(STACK_SERVICE)}")
+    target.service(service)  # ConfigError for a dependency the stack does not have
     restore = FAULTS[kind](target, service)
     try:
         yield restore

@@ -16,12 +16,13 @@ from stagectl.chaos.scenarios import LevelTable, Scenario, expect
 from stagectl.chaos.runner import ChaosRunner, Timing, run_chaos
 from stagectl.chaos import check_interval
 from stagectl.errors import StagectlError
-from stagectl.chaos.faults import STACK_SERVICE, FaultTarget
+from stagectl.chaos.faults import FaultTarget
+from stagectl.runners import FAULT_ROLES, service_for_role
 from tests.unit.test_chaos_expectation import CONTRACT_ENV
 from tests.unit.test_faults import FakeBackend, _stack
 
 CONTRACT = LevelTable.from_env(CONTRACT_ENV)
-CONTRACT_NAME = {v: k for k, v in STACK_SERVICE.items()}
+CONTRACT_NAME = {service_for_role(_stack().services, role): role for role in FAULT_ROLES}
 
 
 class Clock:

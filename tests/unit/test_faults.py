@@ -8,14 +8,17 @@ not re-created after a moto restart, and faults silently applied to the wrong se
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
 from stagectl.backends.base import ServiceStatus
 from stagectl.config.model import Stack
 from stagectl.errors import ConfigError
-from stagectl.chaos import faults
 from stagectl.chaos.faults import FaultTarget, injected, run_restore
+from stagectl.runners import FAULT_ROLES, service_for_role
+
+REPO = Path(__file__).resolve().parents[2]
 
 HEALTH = {"probe": "tcp"}
 
@@ -148,5 +151,14 @@ def test_wrong_fault_or_service_is_a_config_error_and_touches_nothing(backend, t
     assert backend.calls == []
 
 
-def test_every_contract_service_maps_to_a_stack_service():
-    assert faults.STACK_SERVICE == {"database": "postgres", "redis": "redis", "s3": "s3", "openai": "llm"}
+def test_every_contract_service_maps_to_a_stack_service(target):
+    assert {role: target.service(role) for role in FAULT_ROLES} == {
+        "database": "postgres", "redis": "redis", "s3": "s3", "openai": "llm"}
+
+
+def test_the_repo_stack_provides_every_dependency_chaos_breaks():
+    from stagectl.render import committed_project
+
+    services = committed_project(REPO).stack.services
+    assert {role: service_for_role(services, role) for role in FAULT_ROLES} == {
+        "database": "postgres", "redis": "redis", "s3": "s3", "openai": "llm"}

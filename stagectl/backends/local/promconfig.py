@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 
 from stagectl.backends.local.runners import RunnerContext, _private_file
+from stagectl.runners import RUNNERS
 
-_SCRAPED = {"dashboard": "/metrics", "postgres_exporter": "/metrics", "redis_exporter": "/metrics"}
 
 
 def _target_map(ctx: RunnerContext) -> dict[str, str]:
@@ -50,8 +50,9 @@ def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
     interval = ctx.env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
     jobs = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ctx.port('prometheus')}"]}]}]
     for name, svc in ctx.stack.services.items():
-        if svc.runner in _SCRAPED:
-            job = {"job_name": name, "metrics_path": _SCRAPED[svc.runner],
+        metrics_path = RUNNERS[svc.runner].metrics_path if svc.runner in RUNNERS else None
+        if metrics_path:
+            job = {"job_name": name, "metrics_path": metrics_path,
                    "static_configs": [{"targets": [f"127.0.0.1:{svc.port}"]}]}
             if svc.runner == "dashboard":
                 job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials)}

@@ -1,4 +1,5 @@
 """How each runner starts as a local process: argv, environment, data directory, one-time setup.
+One launch builder per runner kind; stagectl/runners.py names it in the runner's record.
 
 Secrets never go on a command line (anyone can read /proc/<pid>/cmdline): Redis gets its password
 from a 0600 config file, Prometheus its API key from a 0600 credentials file, PostgreSQL its
@@ -343,20 +344,16 @@ def service_endpoints(ctx: RunnerContext) -> dict[str, str]:
     return out
 
 
-_RUNNERS = {
-    "postgres": _postgres, "redis": _redis, "moto": _moto, "prometheus": _prometheus,
-    "postgres_exporter": _postgres_exporter, "redis_exporter": _redis_exporter, "grafana": _grafana,
-    "dashboard": _dashboard, "llm_stub": _llm_stub, "command": _command,
-}
-
-
 def build_launch(name: str, svc: Service, ctx: RunnerContext) -> Launch:
     """The Launch for one service (writes its private config files into the state dir)."""
+    from stagectl.runners import RUNNERS
+
+    runner = RUNNERS[svc.runner]
     base_env = dict(os.environ)
-    if svc.runner in ("dashboard", "llm_stub"):
+    if runner.project_env:
         base_env = {**base_env, **ctx.env}
     base_env.update(svc.environment)
-    launch = _RUNNERS[svc.runner](name, svc, ctx, base_env)
+    launch = runner.launcher()(name, svc, ctx, base_env)
     if svc.runner != "postgres" and svc.stop_signal != "SIGTERM":
         launch.stop_signal = getattr(signal, svc.stop_signal)
     return launch
