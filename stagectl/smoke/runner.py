@@ -22,7 +22,7 @@ from pathlib import Path
 from stagectl.results import CheckResult, summarize
 from stagectl.secrets import Masker
 
-SMOKE_DIR = Path(__file__).resolve().parent.parent / "checks" / "smoke"
+SMOKE_DIR = Path(__file__).resolve().parents[2] / "checks" / "smoke"
 
 PYTEST_OUTCOMES = {
     0: "passed",

@@ -176,3 +176,10 @@ def test_api_key_env_is_passed_by_name(project, capsys, monkeypatch):
     assert target.env["STAGECTL_API_KEY_ENV"] == "MY_STAGING_KEY" and target.env["MY_STAGING_KEY"] == "other-key-5c4b3a29"
     code, _, err = run_cli(capsys, "smoke", "--target", "http://127.0.0.1:9", "--api-key-env", "UNSET_KEY_VAR_X")
     assert code == 2 and "UNSET_KEY_VAR_X" in err + _
+
+
+def test_the_default_suite_is_the_repos_smoke_suite():
+    from stagectl.smoke.runner import SMOKE_DIR
+
+    assert SMOKE_DIR == Path(__file__).resolve().parents[2] / "checks" / "smoke"
+    assert (SMOKE_DIR / "conftest.py").is_file()
