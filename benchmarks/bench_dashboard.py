@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running dashboard (default: spawn a real stack on free ports)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per endpoint (bounded loop)")
     parser.add_argument("--concurrency", type=int, default=10)
-    parser.add_argument("--products", type=int, default=200, help="products seeded when spawning")
+    parser.add_argument("--products", type=int, default=200, help="products created when spawning")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
     print("command:", shlex.join([sys.executable, *sys.argv]))

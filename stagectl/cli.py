@@ -227,7 +227,7 @@ def _run(argv: list[str] | None, application: typer.Typer) -> int:
 def _exit_code(argv: list[str] | None, application: typer.Typer) -> int:
     code = _run(argv, application)
     signum = context.current().interrupted_by
-    if signum:  # interrupted: 128 + N whatever the command made of it (DESIGN.md exit codes)
+    if signum:  # interrupted: 128 + N whatever the command made of it (docs/exit-codes.md)
         err_console().print(f"[red]interrupted[/] by signal {signum}")
         return 128 + signum
     return code

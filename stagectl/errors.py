@@ -7,7 +7,7 @@ import signal
 
 
 class ExitCode(enum.IntEnum):
-    """The exit-code contract (DESIGN.md). Signals exit as 128 + N."""
+    """The exit-code contract (docs/exit-codes.md). Signals exit as 128 + N."""
 
     OK = 0
     CHECKS_FAILED = 1

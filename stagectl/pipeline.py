@@ -1,5 +1,5 @@
 """The lifecycle engine of `stagectl run`: a named sequence of steps, teardown from `finally`,
-two-stage Ctrl-C, and the exit code (DESIGN.md patterns 3 and 9).
+two-stage Ctrl-C, and the exit code (docs/exit-codes.md).
 
 A step is a callable `run(ctx) -> result` where `result.status` is one of "passed", "failed",
 "error", "skipped", "interrupted" (the report's phase models fit). Raising a StagectlError fails the

@@ -1,4 +1,4 @@
-"""Process hygiene for every child stagectl starts (DESIGN.md pattern 7).
+"""Process hygiene for every child stagectl starts.
 
 - one session / process group per service, so a signal reaches the whole tree;
 - output goes to a per-service log *file* (never a pipe: an escaped grandchild holding a pipe
@@ -226,7 +226,7 @@ def stop_group(
     """Stop a process group: SIGCONT, `stop_signal`, wait `grace`, then SIGKILL.
 
     Returns 'gone' (nothing was running), 'stopped' (left within grace) or 'killed'.
-    `reap` is our own Popen of the group leader, waited on so it does not linger as a zombie.
+    `reap` is our own Popen of the process that started the group, waited on so it does not linger as a zombie.
     `hurry()` turning true (a second Ctrl-C) cuts the grace period short.
     """
 

@@ -1,4 +1,4 @@
-"""Run state of one project: `.stagectl/<project>/state.json` (DESIGN.md pattern 8).
+"""Run state of one project: `.stagectl/<project>/state.json`.
 
 Two locks, both `fcntl.flock` (released by the kernel when the holder dies, so a kill -9 never
 leaves a stale lock):

@@ -1,4 +1,4 @@
-"""Section `alerts`: the 8 alert rules of CONTRACT.md §7 exist, parse, use exposed metrics and are tested."""
+"""Section `alerts`: the 8 alert rules of docs/contract.md §7 exist, parse, use exposed metrics and are tested."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from checks.static._util import prom_duration_ok
 SECTION = "alerts"
 SEVERITIES = {"critical", "warning", "info"}
 RULE_KEYS = {"alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
-# CONTRACT.md §7: condition → severity.
+# docs/contract.md §7: condition → severity.
 CONTRACT = {
     "database_breaker_open": "critical",
     "openai_breaker_open": "warning",

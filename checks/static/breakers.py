@@ -1,4 +1,4 @@
-"""Section `breakers`: the 12 circuit-breaker variables of CONTRACT.md §3 are present and sane."""
+"""Section `breakers`: the 12 circuit-breaker variables of docs/contract.md §3 are present and sane."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from stagectl.checking import CheckContext, check, verdict
 from checks.static._util import TRUE_FALSE
 
 SECTION = "breakers"
-# CONTRACT.md §3 — the defaults the example must carry (prefix → threshold, recovery s, half-open).
+# docs/contract.md §3 — the defaults the example must carry (prefix → threshold, recovery s, half-open).
 CONTRACT_DEFAULTS = {
     "OPENAI": (5, 30, 2),
     "DB": (3, 20, 1),
@@ -21,7 +21,7 @@ BREAKER_VARS = [f"{p}_CB_{f}" for p in CONTRACT_DEFAULTS for f in FIELDS]
 FALLBACK_FLAGS = ("DB_DEGRADED_READ_ONLY", "REDIS_CB_BYPASS_CACHE")
 
 
-@check("breakers.present", SECTION, "All 12 *_CB_* variables are in the example.", catches="a breaker falling back to a hard-coded value (the seed never read these)")
+@check("breakers.present", SECTION, "All 12 *_CB_* variables are in the example.", catches="a breaker falling back to a hard-coded value (the variables exist but nothing reads them)")
 def present(ctx: CheckContext):
     doc = ctx.env_example
     problems = [(f"{name} is missing", doc.rel) for name in BREAKER_VARS if name not in doc.values]
@@ -38,7 +38,7 @@ def positive_integers(ctx: CheckContext):
     return verdict(problems, "breaker settings are positive integers")
 
 
-@check("breakers.contract_defaults", SECTION, "The example carries CONTRACT.md §3's defaults.", catches="the documented breaker table and the shipped defaults disagreeing")
+@check("breakers.contract_defaults", SECTION, "The example carries docs/contract.md §3's defaults.", catches="the documented breaker table and the shipped defaults disagreeing")
 def contract_defaults(ctx: CheckContext):
     doc, problems = ctx.env_example, []
     for prefix, expected in CONTRACT_DEFAULTS.items():

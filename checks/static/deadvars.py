@@ -40,7 +40,7 @@ def read_names(ctx: CheckContext) -> dict[str, str]:
     return seen
 
 
-@check("deadvars.unread", SECTION, "Every variable in the env example is read by templates, compose, stagectl.yaml, stagectl or the dashboard.", catches="a knob that changes nothing (the seed had 42 of 83 such variables)")
+@check("deadvars.unread", SECTION, "Every variable in the env example is read by templates, compose, stagectl.yaml, stagectl or the dashboard.", catches="a knob that changes nothing (an example full of variables nothing reads)")
 def unread(ctx: CheckContext):
     doc, seen = ctx.env_example, read_names(ctx)
     results = [

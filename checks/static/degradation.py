@@ -9,7 +9,7 @@ from checks.static._util import as_int
 SECTION = "degradation"
 SERVICES = ("database", "openai", "redis", "s3")
 THRESHOLDS = ("OPTIMAL_THRESHOLD", "DEGRADED_THRESHOLD", "LIMITED_THRESHOLD", "MINIMAL_THRESHOLD")
-# CONTRACT.md §4 defaults.
+# docs/contract.md §4 defaults.
 CONTRACT_WEIGHTS = {"database": 50, "openai": 30, "redis": 15, "s3": 5}
 CONTRACT_THRESHOLDS = (90, 70, 60, 40)
 BUDGETS = ("DB_HEALTH_BUDGET_MS", "OPENAI_HEALTH_BUDGET_MS", "REDIS_HEALTH_BUDGET_MS", "S3_HEALTH_BUDGET_MS")
@@ -64,7 +64,7 @@ def thresholds_ordered(ctx: CheckContext):
     return verdict([] if ordered else [(f"thresholds {values} are not strictly decreasing", loc)], f"thresholds {values}")
 
 
-@check("degradation.contract_defaults", SECTION, "The example carries CONTRACT.md §4's weights and thresholds.", catches="the documented level table and the shipped defaults disagreeing")
+@check("degradation.contract_defaults", SECTION, "The example carries docs/contract.md §4's weights and thresholds.", catches="the documented level table and the shipped defaults disagreeing")
 def contract_defaults(ctx: CheckContext):
     doc, problems = ctx.env_example, []
     weights, _ = parse_weights(doc.values.get("SERVICE_WEIGHTS", ""))

@@ -43,7 +43,7 @@ def compose_env(ctx: CheckContext):
     return _exists(ctx, COMPOSE_ENV)
 
 
-@check("files.prometheus_config", SECTION, "The Prometheus config exists.", catches="Prometheus cannot start (the seed's failure)")
+@check("files.prometheus_config", SECTION, "The Prometheus config exists.", catches="Prometheus cannot start (no config to read)")
 def prometheus_config(ctx: CheckContext):
     return _exists(ctx, PROMETHEUS_CONFIG)
 

@@ -46,7 +46,7 @@ def top_level_keys(ctx: CheckContext):
     return verdict([(f"unknown key {k!r}", doc.loc(k)) for k in doc.data if k not in TOP_LEVEL_KEYS], "top-level keys valid")
 
 
-@check("prometheus.promtool_config", SECTION, "`promtool check config --syntax-only` accepts the config.", catches="a config Prometheus refuses at start (the seed's Prometheus never started)")
+@check("prometheus.promtool_config", SECTION, "`promtool check config --syntax-only` accepts the config.", catches="a config Prometheus refuses at start (Prometheus never starts)")
 def promtool_config(ctx: CheckContext):
     run = ctx.tool("promtool_config")
     if run.returncode != 0:

@@ -1,4 +1,4 @@
-"""JSON logs, one object per line (CONTRACT.md §6), with known secret values masked.
+"""JSON logs, one object per line (docs/contract.md §6), with known secret values masked.
 
 A dozen lines of stdlib ``logging.Formatter`` instead of a dependency: the field set is fixed by
 the contract and every record has to pass the secret mask anyway.

@@ -1,4 +1,4 @@
-"""Prometheus series of CONTRACT.md §6, in a CollectorRegistry owned by one app instance."""
+"""Prometheus series of docs/contract.md §6, in a CollectorRegistry owned by one app instance."""
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram

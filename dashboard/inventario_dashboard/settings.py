@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     openai_base_url: str = "http://127.0.0.1:8090/v1"
     openai_model: str = "gpt-4o-mini"
     openai_timeout: PosFloat = 10.0
-    # --- circuit breakers (CONTRACT.md §3)
+    # --- circuit breakers (docs/contract.md §3)
     openai_cb_failure_threshold: PosInt = 5
     openai_cb_recovery_timeout: PosFloat = 30.0
     openai_cb_half_open_requests: PosInt = 2
@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     s3_cb_half_open_requests: PosInt = 2
     db_degraded_read_only: bool = True
     redis_cb_bypass_cache: bool = True
-    # --- degradation manager (CONTRACT.md §4)
+    # --- degradation manager (docs/contract.md §4)
     health_check_interval: PosFloat = 10.0
     health_check_timeout: PosFloat = 3.0
     db_health_budget_ms: PosFloat = 200.0
@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     http_retry_attempts: PosInt = 3
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
-    # --- feature flags (CONTRACT.md §5)
+    # --- feature flags (docs/contract.md §5)
     feature_ai_enabled: bool = True
     feature_cache_enabled: bool = True
     feature_realtime_enabled: bool = True

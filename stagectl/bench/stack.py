@@ -1,5 +1,5 @@
 """The stack's bench targets: the dashboard's endpoints, one direct operation per backing service,
-and the run that measures them after the ceiling and judges them against CONTRACT.md §8."""
+and the run that measures them after the ceiling and judges them against docs/contract.md §8."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from stagectl.bench.load import (
 )
 from stagectl.errors import ConfigError
 
-MIN_CONCURRENCY = 10  # CONTRACT.md §8: "10+ concurrent requests"
+MIN_CONCURRENCY = 10  # docs/contract.md §8: "10+ concurrent requests"
 
 HTTP_TARGETS: dict[str, tuple[Request, str]] = {  # name → (request, §8 limit variable)
     "health": (Request("GET", "/health"), "PERF_HEALTH_P95_MS"),
@@ -111,7 +111,7 @@ class BenchRun:
                            evidence=str(t.to_dict())) for t in self.targets]
         c = self.settings["concurrency"]
         out.append(CheckResult("bench.concurrency", "bench", "pass" if self.concurrency_ok else "fail",
-                               f"{c} concurrent clients (CONTRACT.md §8 asks for {MIN_CONCURRENCY}+)"))
+                               f"{c} concurrent clients (docs/contract.md §8 asks for {MIN_CONCURRENCY}+)"))
         return out
 
 
@@ -119,7 +119,7 @@ def _limit(env, var: str) -> float:
     try:
         return float(env[var])
     except (KeyError, ValueError):
-        raise ConfigError(f"{var} must be set to a number of milliseconds (CONTRACT.md §8)") from None
+        raise ConfigError(f"{var} must be set to a number of milliseconds (docs/contract.md §8)") from None
 
 
 def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concurrency: int,

@@ -1,9 +1,9 @@
 """Chaos scenarios: break dependencies of the running stack and check the dashboard degrades as
-CONTRACT.md §4–§5 say, enforces it on its endpoints, and recovers.
+docs/contract.md §4–§5 say, enforces it on its endpoints, and recovers.
 
 The expectation is computed by stagectl's *own* copy of the contract tables (weights and
 thresholds from the project env), never by importing the dashboard: a dashboard with a wrong level
-table must fail here. The expectation is pure (unit-tested against CONTRACT.md's rows); the HTTP
+table must fail here. The expectation is pure (unit-tested against docs/contract.md's rows); the HTTP
 side lives in stagectl.chaos.probe, the run loop in stagectl.chaos.runner.
 """
 
@@ -18,7 +18,7 @@ from stagectl.levels import LEVELS
 
 SERVICES = ("database", "openai", "redis", "s3")
 
-# CONTRACT.md §5, copied on purpose. feature → (worst level it works at, services it needs,
+# docs/contract.md §5, copied on purpose. feature → (worst level it works at, services it needs,
 # whether one of them suffices, the feature-flag variable that can switch it off).
 FEATURES: dict[str, tuple[str, tuple[str, ...], bool, str | None]] = {
     "inventory_management": ("MINIMAL", ("database",), False, None),
@@ -108,7 +108,7 @@ class Expectation:
 
 
 def expect(down: frozenset[str] | set[str], table: LevelTable) -> Expectation:
-    """What CONTRACT.md §4–§5 say the dashboard must show with `down` services down."""
+    """What docs/contract.md §4–§5 say the dashboard must show with `down` services down."""
     down = frozenset(down)
     unknown = down - set(SERVICES)
     if unknown:
@@ -130,7 +130,8 @@ class Scenario:
 
 
 def quick_scenarios() -> list[Scenario]:
-    """The seed's four failure modes plus one hung (frozen) dependency."""
+    """The dashboard's four classic failure modes (database down, Redis down, S3 down, OpenAI breaker
+    open) plus one hung (frozen) dependency."""
     return [
         Scenario("database-down", (("database", "stop"),)),
         Scenario("redis-down-cache-bypass", (("redis", "stop"),)),

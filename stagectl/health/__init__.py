@@ -1,1 +1,1 @@
-"""Health: protocol-level probes and the one wait engine (DESIGN.md pattern 5)."""
+"""Health: protocol-level probes and the one wait engine."""

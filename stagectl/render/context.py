@@ -49,7 +49,7 @@ class EnvLine:
 
 def _env_lines(example: Path) -> list[EnvLine]:
     """Comment and variable lines from the first section header on (the file's own preamble
-    talks about copying the example, which would mislead in the rendered file)."""
+    talks about copying the example, which would be wrong in the rendered file)."""
     values = {v.name: v.value for v in parse_env_file(example)}
     out: list[EnvLine] = []
     started = False

@@ -1,7 +1,7 @@
 """Building a Report: phases from backend results, and the whole report from a pipeline run.
 
-The lead's `stagectl run` wiring calls `up_phase(...)` / `teardown_phase(...)` in its up/down steps
-and `report_from_pipeline(...)` in its final step, so the step functions stay a few lines each.
+`stagectl run` (stagectl/run.py) calls `up_phase(...)` / `teardown_phase(...)` in its up/down steps
+and `report_from_pipeline(...)` in its final step (stagectl/report/step.py).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The seed's 15-section deployment checklist, where an item is ticked only when the report backs it.
+"""The 15-section deployment checklist, where an item is ticked only when the report backs it.
 
 Each item names its evidence: a phase plus id patterns (fnmatch, matched case-insensitively against
 a CheckResult's `id` or `section`) and, for counted claims, a minimum number of matching checks.
@@ -182,7 +182,7 @@ def evaluate_item(report: Report, item: Item, number: str) -> ItemResult:
 
 
 def evaluate(report: Report) -> list[tuple[str, list[ItemResult]]]:
-    """Every section with its evaluated items, in the seed's order."""
+    """Every section with its evaluated items, in the checklist's order."""
     return [
         (title, [evaluate_item(report, item, f"{s}.{i}") for i, item in enumerate(items, 1)])
         for s, (title, items) in enumerate(SECTIONS, 1)

@@ -1,6 +1,6 @@
 """The versioned `report.json` model: what a `stagectl run` did, measured, and concluded.
 
-Markdown, HTML and JUnit are views of this one model (DESIGN.md pattern 10). Every check-like item
+Markdown, HTML and JUnit are views of this one model. Every check-like item
 carries a `stagectl.results.CheckResult` (`check`), so counting, evidence and JUnit work the same
 for validate checks, smoke tests, chaos scenarios and bench targets. A phase that did not run is
 `None`; a phase that was aborted or interrupted is present with that status and the reason.

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.timeout(60)
 
 # The service writes its own data before it execs the fake: data_exists() then sees what a
 # service put into the DATA_DIR the backend gave it, not a directory the backend merely created.
-SEED = 'echo seeded > "$$DATA_DIR/seed" && exec "$$0" "$$@"'  # $$: a literal $ in stagectl.yaml
+DATA_MARK = 'echo kept > "$$DATA_DIR/marker" && exec "$$0" "$$@"'  # $$: a literal $ in stagectl.yaml
 MARKER_VAR = "CONTRACT_LOG_MARKER"
 
 
@@ -51,7 +51,7 @@ class LocalHarness:
         if name == scenario.crashes:
             args = ["--healthy-after", "30", "--exit-after", "0.3", "--code", "1"]
         spec = self.proj.service(name, *args, depends_on=deps, **extra)
-        spec["command"] = ["sh", "-c", SEED, *spec["command"]]
+        spec["command"] = ["sh", "-c", DATA_MARK, *spec["command"]]
         return spec
 
     def backend(self, scenario: Scenario):
@@ -70,10 +70,10 @@ class LocalHarness:
         return running
 
     def data_exists(self) -> bool:
-        seeds = {name: (self.proj.state_dir / "data" / name / "seed").is_file() for name in self.services}
+        markers = {name: (self.proj.state_dir / "data" / name / "marker").is_file() for name in self.services}
         # some services' data but not others' is wrong whichever answer was expected
-        assert len(set(seeds.values())) == 1, f"data kept for only some services: {seeds}"
-        return all(seeds.values())
+        assert len(set(markers.values())) == 1, f"data kept for only some services: {markers}"
+        return all(markers.values())
 
 
 

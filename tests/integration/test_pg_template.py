@@ -35,7 +35,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-THROWAWAY = "throwaway-" + secrets.token_urlsafe(12)  # the seeded template's superuser password
+THROWAWAY = "throwaway-" + secrets.token_urlsafe(12)  # the primed template's superuser password
 
 
 @pytest.fixture
@@ -51,18 +51,18 @@ def tmp(monkeypatch):
 @pytest.fixture(scope="module")
 def built_cache():
     """One template for user 'inventario', built once for the module (an initdb is ~1.5–3 s here)."""
-    root = Path(tempfile.mkdtemp(prefix="stagectl-pgt-seed-"))
+    root = Path(tempfile.mkdtemp(prefix="stagectl-pgt-first-"))
     root.chmod(0o755)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(root / "cache"))
         mp.setattr(pgtemplate, "throwaway_password", lambda: THROWAWAY)
-        Project(root / "seed").prepare()
+        Project(root / "first").prepare()
     yield root / "cache"
     shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
-def seeded(tmp, built_cache):
+def primed(tmp, built_cache):
     """`tmp` whose cache already holds the module's template (as a previous `up` left it)."""
     subprocess.run(["cp", "-a", str(built_cache), str(tmp / "cache")], check=True)
     return tmp
@@ -175,8 +175,8 @@ def test_template_is_built_once_then_copied_without_initdb(tmp, calls):
                 second.env["POSTGRES_DB"], second.env["POSTGRES_USER"])
 
 
-def test_project_password_works_and_throwaway_does_not(seeded, calls):
-    project = Project(seeded / "b")
+def test_project_password_works_and_throwaway_does_not(primed, calls):
+    project = Project(primed / "b")
     project.prepare()
     assert calls.programs() == ["postgres --single"]
     with project.running():
@@ -193,12 +193,12 @@ def test_project_password_works_and_throwaway_does_not(seeded, calls):
                 project.connect(password=THROWAWAY, db=db)
 
 
-def test_a_different_postgres_user_gets_its_own_template(seeded, calls):
-    other = Project(seeded / "b", user="other_admin", db="other_db")
+def test_a_different_postgres_user_gets_its_own_template(primed, calls):
+    other = Project(primed / "b", user="other_admin", db="other_db")
     other.prepare()
     assert calls.programs() == ["initdb", "postgres --single"], "a different superuser must not reuse a template"
     assert "pg template built" in other.log_text() and "failed" not in other.log_text()
-    assert len(templates(seeded)) == 2
+    assert len(templates(primed)) == 2
     with other.running():
         with other.connect() as conn:
             supers = [r[0] for r in conn.execute("select rolname from pg_roles where rolsuper")]
@@ -207,10 +207,10 @@ def test_a_different_postgres_user_gets_its_own_template(seeded, calls):
             other.connect(user="inventario")
 
 
-def test_partial_template_is_rebuilt_not_used(seeded, calls):
-    [template] = templates(seeded)
+def test_partial_template_is_rebuilt_not_used(primed, calls):
+    [template] = templates(primed)
     (template / "PG_VERSION").unlink()  # what a half-written or damaged template looks like
-    project = Project(seeded / "b")
+    project = Project(primed / "b")
     project.prepare()
     assert "initdb" in calls.programs()
     assert "incomplete or damaged; rebuilding" in project.log_text()
@@ -220,7 +220,7 @@ def test_partial_template_is_rebuilt_not_used(seeded, calls):
             assert conn.execute("select 1").fetchone() == (1,)
 
 
-def test_failed_copy_discards_the_template_and_rebuilds(seeded, calls, monkeypatch):
+def test_failed_copy_discards_the_template_and_rebuilds(primed, calls, monkeypatch):
     real = pgtemplate._copy_tree
     failures = []
 
@@ -233,7 +233,7 @@ def test_failed_copy_discards_the_template_and_rebuilds(seeded, calls, monkeypat
         return real(src, dst, owner)
 
     monkeypatch.setattr(pgtemplate, "_copy_tree", copy_fails_once)
-    project = Project(seeded / "b")
+    project = Project(primed / "b")
     project.prepare()
     assert failures and "initdb" in calls.programs()
     assert "copying pg template" in project.log_text()
@@ -242,8 +242,8 @@ def test_failed_copy_discards_the_template_and_rebuilds(seeded, calls, monkeypat
             assert conn.execute("select 1").fetchone() == (1,)
 
 
-def test_unusable_cache_falls_back_to_plain_initdb_with_the_same_cluster(seeded, calls, monkeypatch):
-    tmp = seeded
+def test_unusable_cache_falls_back_to_plain_initdb_with_the_same_cluster(primed, calls, monkeypatch):
+    tmp = primed
     cached = Project(tmp / "a")
     cached.prepare()
     (tmp / "not-a-dir").write_text("x")
@@ -285,7 +285,7 @@ def test_concurrent_cold_prepares_build_one_template(tmp, calls):
 
 
 def test_password_never_in_argv_template_files_or_leftovers(tmp, calls):
-    # built here, not seeded: the template must be made while this test watches
+    # built here, not primed: the template must be made while this test watches
     seen: list[str] = []
     stop = threading.Event()
     projects = [Project(tmp / "a"), Project(tmp / "b")]
@@ -329,8 +329,8 @@ def test_password_never_in_argv_template_files_or_leftovers(tmp, calls):
     assert all(verifier.encode() not in f.read_bytes() for f in template.rglob("*") if f.is_file())
 
 
-def test_a_failing_statement_fails_prepare_without_showing_the_secret(seeded, calls):
-    project = Project(seeded / "a", db="template1")  # CREATE DATABASE of an existing name fails
+def test_a_failing_statement_fails_prepare_without_showing_the_secret(primed, calls):
+    project = Project(primed / "a", db="template1")  # CREATE DATABASE of an existing name fails
     with pytest.raises(RuntimeError, match="already exists") as failed:
         project.prepare()
     assert project.env["POSTGRES_PASSWORD"] not in str(failed.value)
@@ -338,8 +338,8 @@ def test_a_failing_statement_fails_prepare_without_showing_the_secret(seeded, ca
     assert project.env["POSTGRES_PASSWORD"] not in project.log_text()
 
 
-def test_a_failed_alter_role_is_masked_in_the_error(seeded):
-    project = Project(seeded / "a")
+def test_a_failed_alter_role_is_masked_in_the_error(primed):
+    project = Project(primed / "a")
     project.prepare()
     password = project.env["POSTGRES_PASSWORD"]
     # a role that does not exist makes PostgreSQL echo the ALTER ROLE statement, verifier and all
@@ -355,10 +355,10 @@ def _spare_of(project: Project) -> Path:
     return project.ctx.state_dir / "cache" / "pg-spare" / template.name
 
 
-def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(seeded, calls):
+def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(primed, calls):
     """Fault: the next cold start copying ~1000 files on its critical path although a copy was
     made ahead, or a taken spare that is not a working cluster for this project."""
-    project = Project(seeded / "b")
+    project = Project(primed / "b")
     project.prepare()
     spare = _spare_of(project)
     assert not spare.exists()  # nothing is copied during the start itself
@@ -380,10 +380,10 @@ def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(se
     assert (spare / "PG_VERSION").is_file() and spare.stat().st_ino != made_ahead  # the next one
 
 
-def test_an_incomplete_spare_is_removed_not_taken(seeded, calls):
-    project = Project(seeded / "b")
+def test_an_incomplete_spare_is_removed_not_taken(primed, calls):
+    project = Project(primed / "b")
     spare_root = project.ctx.state_dir / "cache" / "pg-spare"
-    [template] = templates(seeded)
+    [template] = templates(primed)
     (spare_root / template.name / "base").mkdir(parents=True)  # no PG_VERSION: a copy cut short
     project.prepare()
     assert "is incomplete; removing it" in project.log_text()

@@ -1,4 +1,4 @@
-"""stagectl's own copy of the contract table (CONTRACT.md §4–§5) against the contract's rows.
+"""stagectl's own copy of the contract table (docs/contract.md §4–§5) against the contract's rows.
 
 Faults caught: a wrong weight, threshold comparison (> vs >=), the OPTIMAL "every service up" rule,
 a feature's level or needed services, the read_only_access "database OR redis" rule, flags ignored,
@@ -18,7 +18,7 @@ CONTRACT_ENV = {
     "OPTIMAL_THRESHOLD": "90", "DEGRADED_THRESHOLD": "70", "LIMITED_THRESHOLD": "60", "MINIMAL_THRESHOLD": "40",
 }
 
-# CONTRACT.md §4, the 16 rows, typed in from the document (not computed).
+# docs/contract.md §4, the 16 rows, typed in from the document (not computed).
 CONTRACT_ROWS = {
     (): (100, "OPTIMAL"), ("s3",): (95, "DEGRADED"), ("redis",): (85, "DEGRADED"),
     ("openai",): (70, "DEGRADED"), ("database",): (50, "MINIMAL"), ("redis", "s3"): (80, "DEGRADED"),
@@ -47,7 +47,7 @@ def test_score_and_level_match_the_contract_row(table, down):
     assert (exp.score, exp.level) == (score, level)
 
 
-def test_matrix_covers_each_row_once_and_quick_has_the_seed_modes():
+def test_matrix_covers_each_row_once_and_quick_has_the_classic_modes():
     assert sorted(tuple(sorted(s.down)) for s in matrix_scenarios()) == sorted(tuple(sorted(k)) for k in CONTRACT_ROWS)
     quick = {s.name: s for s in quick_scenarios()}
     assert {frozenset(s.down) for s in quick.values()} == {frozenset({x}) for x in ("database", "redis", "s3", "openai")}

@@ -24,7 +24,7 @@ from stagectl.render.engine import _dotenv
 from stagectl.secrets import is_secret_name
 
 REPO = Path(__file__).resolve().parents[2]
-# CONTRACT.md §6: the only series the dashboard exposes (histograms add _bucket/_sum/_count).
+# docs/contract.md §6: the only series the dashboard exposes (histograms add _bucket/_sum/_count).
 CONTRACT_METRICS = {
     "dashboard_requests_total", "dashboard_errors_total", "dashboard_request_duration_seconds",
     "dashboard_health_score", "dashboard_degradation_level", "dashboard_service_up",

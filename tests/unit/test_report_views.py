@@ -144,7 +144,7 @@ def test_html_is_self_contained_with_three_inline_charts_and_sign_off():
         assert sign_off.count(f">{field}</div>") == 3
 
 
-def test_html_checklist_has_the_15_seed_sections_in_order():
+def test_html_checklist_has_the_15_sections_in_order():
     html_text = render_html(build_sample_report())
     titles = re.findall(r'<h3 id="checklist-\d+">(\d+)\. ([^<]+)</h3>', html_text)
     assert [int(n) for n, _ in titles] == list(range(1, 16))

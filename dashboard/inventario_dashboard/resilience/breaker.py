@@ -1,4 +1,4 @@
-"""Async circuit breaker (CONTRACT.md §3): CLOSED → OPEN → HALF_OPEN → CLOSED.
+"""Async circuit breaker (docs/contract.md §3): CLOSED → OPEN → HALF_OPEN → CLOSED.
 
 Why not `purgatory-circuitbreaker` (0.7.2, installed and evaluated first): its state model
 (`purgatory/domain/model.py`) cannot express the contract —

@@ -1,4 +1,4 @@
-"""Feature gating (CONTRACT.md §5): level matrix × needed services × feature flags."""
+"""Feature gating (docs/contract.md §5): level matrix × needed services × feature flags."""
 
 from __future__ import annotations
 
@@ -67,5 +67,5 @@ def feature_available(
 
 
 def all_features(level: Level, services_up: Mapping[str, bool], flags: Mapping[str, bool]) -> dict[str, bool]:
-    """Availability of all 16 features, in CONTRACT.md §5 order."""
+    """Availability of all 16 features, in docs/contract.md §5 order."""
     return {name: feature_available(name, level, services_up, flags) for name in FEATURES}

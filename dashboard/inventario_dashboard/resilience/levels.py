@@ -1,4 +1,4 @@
-"""Health score and degradation level (CONTRACT.md §4) — pure functions, no I/O."""
+"""Health score and degradation level (docs/contract.md §4) — pure functions, no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Degradation manager (CONTRACT.md §4): probes → service statuses → score → level.
+"""Degradation manager (docs/contract.md §4): probes → service statuses → score → level.
 
 Worsening applies at once; improving needs DEGRADATION_RECOVERY_CHECKS consecutive evaluations
 better than the current level (then the level moves to the worst of those), so a flapping

@@ -1,4 +1,4 @@
-"""Health endpoints, /metrics and the key-protected OpenAPI docs (CONTRACT.md §6)."""
+"""Health endpoints, /metrics and the key-protected OpenAPI docs (docs/contract.md §6)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone

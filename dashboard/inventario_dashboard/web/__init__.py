@@ -1,1 +1,1 @@
-"""HTTP surface: middleware, auth, rate limiting, errors (CONTRACT.md §6)."""
+"""HTTP surface: middleware, auth, rate limiting, errors (docs/contract.md §6)."""

@@ -24,7 +24,7 @@ class ApiError(Exception):
 
 
 class FeatureUnavailable(ApiError):
-    """503 for a feature the current level or a down dependency does not allow (CONTRACT.md §5)."""
+    """503 for a feature the current level or a down dependency does not allow (docs/contract.md §5)."""
 
     def __init__(self, feature: str, level: str, retry_after_s: float, **fields):
         super().__init__(503, "feature_unavailable",

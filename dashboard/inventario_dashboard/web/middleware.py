@@ -127,7 +127,7 @@ def _request_id(given: str | None) -> str:
 
 
 def security_headers(settings) -> dict[str, str]:
-    """The fixed response headers of CONTRACT.md §6."""
+    """The fixed response headers of docs/contract.md §6."""
     headers = {
         "Content-Security-Policy": settings.dashboard_csp,
         "X-Content-Type-Options": "nosniff",

@@ -1,6 +1,6 @@
 """Chaos: stop each real dependency in turn and watch the dashboard degrade and recover.
 
-For each service: the level and score of CONTRACT.md §4, exactly the expected features off (and
+For each service: the level and score of docs/contract.md §4, exactly the expected features off (and
 503 ``feature_unavailable`` + Retry-After on their endpoints), the breaker OPEN after its
 threshold, metrics moved, the fallbacks honest — then the process comes back and the dashboard
 returns to OPTIMAL within recovery_timeout + (half-open trials + recovery checks + 1) intervals.
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 INTERVAL = 0.5
 RECOVERY_TIMEOUT = 2.0
 OPTIMAL_ONLY = {"s3_uploads", "image_processing", "backup_operations"}
-# service stopped → (level, score, features expected OFF) — from CONTRACT.md §4/§5 tables.
+# service stopped → (level, score, features expected OFF) — from docs/contract.md §4/§5 tables.
 SCENARIOS = {
     "s3": ("DEGRADED", 95, OPTIMAL_ONLY | {"file_storage"}),
     "redis": ("DEGRADED", 85, OPTIMAL_ONLY | {"real_time_updates", "redis_cache", "session_storage",

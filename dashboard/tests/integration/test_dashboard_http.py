@@ -1,4 +1,4 @@
-"""The HTTP surface of CONTRACT.md §6 against a real dashboard process: auth, security headers on
+"""The HTTP surface of docs/contract.md §6 against a real dashboard process: auth, security headers on
 every response, request ids, bad input → 4xx JSON, metrics (every series, bounded cardinality),
 JSON logs without secrets, rate limiting."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-SERIES = {  # CONTRACT.md §6 metric → the labels each sample must carry
+SERIES = {  # docs/contract.md §6 metric → the labels each sample must carry
     "dashboard_requests_total": {"method", "route", "status"},
     "dashboard_errors_total": {"route", "error_type"},
     "dashboard_request_duration_seconds_bucket": {"method", "route", "le"},

@@ -1,4 +1,4 @@
-"""Circuit-breaker state machine (CONTRACT.md §3), driven by a fake clock."""
+"""Circuit-breaker state machine (docs/contract.md §3), driven by a fake clock."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Feature gating (CONTRACT.md §5): level matrix, needed services, feature flags."""
+"""Feature gating (docs/contract.md §5): level matrix, needed services, feature flags."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from inventario_dashboard.resilience.levels import SERVICES, Level
 
 LEVELS = list(Level)  # OPTIMAL, DEGRADED, LIMITED, MINIMAL, EMERGENCY
 
-# CONTRACT.md §5 as a matrix (O D L M E): Y = available with all services up and flags on.
+# docs/contract.md §5 as a matrix (O D L M E): Y = available with all services up and flags on.
 MATRIX = {
     "inventory_management": "YYYYN",
     "ai_recommendations": "YYNNN",

@@ -1,4 +1,4 @@
-"""Health score and level table (CONTRACT.md §4)."""
+"""Health score and level table (docs/contract.md §4)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from inventario_dashboard.resilience.levels import SERVICES, Level, Thresholds, 
 CONTRACT_WEIGHTS = {"database": 50, "openai": 30, "redis": 15, "s3": 5}
 CONTRACT_THRESHOLDS = Thresholds(90, 70, 60, 40)
 
-# The 16 rows of the CONTRACT.md §4 table: services down → score, level.
+# The 16 rows of the docs/contract.md §4 table: services down → score, level.
 CONTRACT_TABLE = [
     ((), 100, Level.OPTIMAL),
     (("s3",), 95, Level.DEGRADED),
