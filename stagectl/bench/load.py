@@ -3,7 +3,7 @@ percentiles and verdicts, and the bare uvicorn "hello" app measured as the ceili
 (so results also read as a ratio to it). The stack's own targets are in stagectl.bench.stack.
 
 Rate limiting: the dashboard limits /api/* per API key and peer address (`request.client.host`,
-dashboard/inventario_dashboard/http/security.py). Every client binds its own random loopback source
+dashboard/inventario_dashboard/web/security.py). Every client binds its own random loopback source
 address (127.a.b.c; all of 127/8 is local on Linux) and moves to a new one before it uses up the
 per-address budget, so the bench measures latency, not the limiter. A 429 still counts as an error
 (`rate_limited`), never as a success.

@@ -2,9 +2,9 @@
 live probe interval, and check that feature availability is *enforced* on the endpoints.
 
 Rate limiting: the dashboard limits /api/* per API key and peer address (`request.client.host` in
-dashboard/inventario_dashboard/http/security.py; it ignores proxy headers). Chaos sends ~15 /api
-requests per scenario, so each scenario binds its own random loopback source address 127.a.b.c
-(all of 127.0.0.0/8 is local on Linux) — every scenario gets a fresh window. A 429 is reported
+dashboard/inventario_dashboard/web/security.py; proxy headers only from trusted proxies, none by
+default — docs/contract.md §6). Chaos sends ~15 /api requests per scenario, so each scenario binds
+its own random loopback source address (stagectl/loopback.py) — every scenario gets a fresh window. A 429 is reported
 as a problem, never read as "available".
 """
 
