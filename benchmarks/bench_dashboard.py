@@ -61,16 +61,20 @@ async def run_endpoint(url: str, key: str, path: str, requests: int, concurrency
 @contextlib.contextmanager
 def spawned_stack(products: int):
     """Real services on free loopback ports (the integration tests' helpers), always stopped."""
-    sys.path.insert(0, str(ROOT / "dashboard" / "tests" / "integration"))
+    sys.path.insert(0, str(ROOT / "dashboard" / "tests"))
     import dashboard_procs as dp
     tmp = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
     procs = []
     try:
         pg_pw, redis_pw, llm_key = (secrets.token_urlsafe(16) for _ in range(3))
-        pg, pg_info = dp.postgres(tmp, pg_pw); procs.append(pg)
-        rd, rd_info = dp.redis(tmp, redis_pw); procs.append(rd)
-        s3, s3_url = dp.moto(tmp); procs.append(s3)
-        llm, llm_url = dp.llm_stub(tmp, llm_key); procs.append(llm)
+        pg, pg_info = dp.postgres(tmp, pg_pw)
+        procs.append(pg)
+        rd, rd_info = dp.redis(tmp, redis_pw)
+        procs.append(rd)
+        s3, s3_url = dp.moto(tmp)
+        procs.append(s3)
+        llm, llm_url = dp.llm_stub(tmp, llm_key)
+        procs.append(llm)
         key = secrets.token_urlsafe(24)
         env = {"ENVIRONMENT": "staging", "DASHBOARD_API_KEY": key, "LOG_LEVEL": "WARNING",
                "POSTGRES_PORT": str(pg_info["port"]), "POSTGRES_DB": pg_info["dbname"],

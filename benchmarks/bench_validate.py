@@ -19,9 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from stagectl.config.loader import load_project  # noqa: E402
 from stagectl.validate.context import CheckContext  # noqa: E402
 from stagectl.validate.runner import load_builtin_checks, run_checks  # noqa: E402
-from stagectl.config.loader import load_project  # noqa: E402
 
 BUDGET_MS = 300.0
 

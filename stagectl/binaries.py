@@ -31,6 +31,12 @@ class Resolution:
     def found(self) -> bool:
         return self.path is not None
 
+    def executable(self, what: str) -> str:
+        """The path; PreflightError naming `what`, the reason and the install command when missing."""
+        if self.path is None:
+            raise PreflightError(f"{what}: {self.reason}", hint=self.install or None)
+        return self.path
+
 
 # Search inputs, read at call time so a test can point them elsewhere (hide the machine's binaries)
 SEARCH_PATH: str | None = None  # None: $PATH

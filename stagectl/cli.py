@@ -16,7 +16,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from typer.core import TyperGroup
@@ -130,7 +130,9 @@ def _load_commands(name: str) -> dict[str, click.Command]:
         holder.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
     else:
         module.register(holder)
-    return dict(typer.main.get_command(holder).commands)
+    group = typer.main.get_command(holder)
+    assert isinstance(group, TyperGroup)  # the holder has a callback: typer builds a group
+    return dict(group.commands)
 
 
 class _LazyCommands(TyperGroup):
@@ -213,9 +215,9 @@ def _run(argv: list[str] | None, application: typer.Typer) -> int:
     except _aborts():
         return 128 + int(signal.SIGINT)
     except _exits() as exc:
-        return int(exc.exit_code)
+        return int(exc.exit_code)  # type: ignore[attr-defined]  # click's and typer's Exit both carry it
     except _click_errors() as exc:
-        exc.show()
+        exc.show()  # type: ignore[attr-defined]  # every ClickException can show itself
         return int(ExitCode.USAGE)
     except Exception as exc:  # the boundary: no raw traceback (and no locals) without --debug
         hint = None if context.current().debug else "rerun with --debug for the traceback"
@@ -238,7 +240,7 @@ def main(argv: list[str] | None = None, *, application: typer.Typer | None = Non
 
     `application` defaults to `app` (tests pass an app built with `build_app`)."""
     context.reset()  # masks secrets from the process env even before the callback runs
-    previous: dict[int, object] = {}
+    previous: dict[signal.Signals, Any] = {}
     try:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: the terminal closed
             previous[signum] = signal.signal(signum, _raise_interrupted)

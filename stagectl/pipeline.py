@@ -47,7 +47,7 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 @dataclasses.dataclass(frozen=True)
 class Step:
     name: str
-    run: Callable[["StepContext"], Any]
+    run: Callable[[StepContext], Any]
     kind: StepKind = "main"
     failure_code: int = ExitCode.CHECKS_FAILED  # exit code when the step returns a failed result
     cooperative: bool = False  # polls ctx.cancel itself; the first signal does not raise into it

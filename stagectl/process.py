@@ -1,3 +1,4 @@
+# Over ~350 lines on purpose: every rule of process hygiene in one module, so each child is started and stopped alike.
 """Process hygiene for every child stagectl starts.
 
 - one session / process group per service, so a signal reaches the whole tree;
@@ -32,6 +33,7 @@ RUN_ID_VAR = "STAGECTL_RUN_ID"
 LOG_LIMIT_BYTES = 8 * 1024 * 1024  # per service log; the tail is kept in <log>.1
 _PR_SET_PDEATHSIG = 1
 
+_libc: ctypes.CDLL | None
 try:
     _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 except OSError:  # not Linux: no parent-death signal; the state file + `down` still clean up
@@ -113,6 +115,8 @@ def prewarm_argv(python: str, preload: Sequence[str], module: str, args: Sequenc
 def send_go(popen: subprocess.Popen) -> None:
     """Let a prewarmed child (see `PREWARM_BOOT`) run. A child that already died is left to the
     caller's exit check, which reports it as a crash."""
+    if popen.stdin is None:  # not started with stdin=PIPE: nothing waits for the go
+        return
     try:
         popen.stdin.write(b"g")
         popen.stdin.close()
@@ -340,11 +344,11 @@ class DetachedChild:
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() >= deadline:
+        while (code := self.poll()) is None:
+            if timeout is not None and deadline is not None and time.monotonic() >= deadline:
                 raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
             time.sleep(0.02)
-        return self.returncode
+        return code
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:

@@ -111,11 +111,11 @@ class RunSteps:
     def up(self, _ctx: Any) -> UpPhase:
         from stagectl.output import PlainProgress
         from stagectl.report.build import up_phase
-        from stagectl.stack import remember_backend
+        from stagectl.stack import bring_up, remember_backend
         from stagectl.versions import measure_versions
 
         started = _now()
-        result = self.backend.up(wait_timeout=self.options.wait_timeout, on_progress=PlainProgress())  # type: ignore[call-arg]
+        result = bring_up(self.backend, self.options.wait_timeout, PlainProgress())
         remember_backend(self.backend)
         running = {s.name for s in result.services if s.healthy}
         self.versions = measure_versions(self.stack_project.stack.services, self.stack_project.env, running)
@@ -195,5 +195,5 @@ def run_pipeline(options: RunOptions) -> tuple[PipelineResult, Path]:
         Step("down", steps.down, kind="teardown", failure_code=ExitCode.TEARDOWN),
         Step("report", report, kind="final"),
     ]
-    result = Pipeline(pipeline_steps, teardown=options.teardown, on_force=steps.force_kill, mask=context.mask).run()  # type: ignore[arg-type]
+    result = Pipeline(pipeline_steps, teardown=options.teardown, on_force=steps.force_kill, mask=context.mask).run()
     return result, out_dir

@@ -28,7 +28,7 @@ class Masker:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "Masker":
+    def from_env(cls, env: Mapping[str, str]) -> Masker:
         return cls(secret_values(env))
 
     def add(self, *values: str) -> None:

@@ -8,15 +8,16 @@ local. Commands and phases get their backend here and nowhere else.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
+import inspect
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from stagectl import context
 from stagectl.errors import PreflightError
 from stagectl.secrets import secret_values
 
 if TYPE_CHECKING:
-    from stagectl.backends.base import Backend, BackendContext
+    from stagectl.backends.base import Backend, BackendContext, UpResult
     from stagectl.config.loader import Project
 
 DEFAULT_BACKEND = "local"
@@ -49,6 +50,14 @@ def backend_for(flag: str | None = None, project: Project | None = None) -> Back
 
     project = project or context.get_project()
     return select_backend(backend_name(flag, project), backend_context(project))
+
+
+def bring_up(backend: Backend, wait_timeout: float, on_progress: Callable[[dict], None] | None = None) -> UpResult:
+    """`backend.up()`, with progress reports when the backend gives them (not every one does)."""
+    up: Any = backend.up  # the Backend protocol leaves progress reports out: they are optional
+    if on_progress is not None and "on_progress" in inspect.signature(up).parameters:
+        return up(wait_timeout=wait_timeout, on_progress=on_progress)
+    return up(wait_timeout=wait_timeout)
 
 
 def remember_backend(backend: Backend) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from importlib import metadata
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -25,7 +24,10 @@ def postgres(svc: Service, env: Mapping[str, str]) -> str:
 
     with psycopg.connect(host="127.0.0.1", port=svc.port, user=env["POSTGRES_USER"], password=env["POSTGRES_PASSWORD"],
                          dbname=env["POSTGRES_DB"], connect_timeout=int(TIMEOUT_S)) as conn:
-        return "PostgreSQL " + str(conn.execute("show server_version").fetchone()[0])
+        row = conn.execute("show server_version").fetchone()
+        if row is None:
+            raise ValueError("show server_version returned no row")
+        return "PostgreSQL " + str(row[0])
 
 
 def redis(svc: Service, env: Mapping[str, str]) -> str:

@@ -219,7 +219,7 @@ class RateLimitBurst:
         self.waited_s = 0.0
 
     @classmethod
-    def run(cls, client: httpx.Client, limit: int, window: int) -> "RateLimitBurst":
+    def run(cls, client: httpx.Client, limit: int, window: int) -> RateLimitBurst:
         burst = cls(client, limit, window)
         started = time.perf_counter()
         first = client.get(cls.PATH, params=cls.PARAMS)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
-from stagectl.checking import CheckContext, check, failed, passed, verdict
-
 from checks.static._promql import PromQLError, check_syntax, metric_names
 from checks.static._util import prom_duration_ok
+from stagectl.checking import CheckContext, check, failed, passed, verdict
 
 SECTION = "alerts"
 SEVERITIES = {"critical", "warning", "info"}

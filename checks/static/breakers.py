@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from stagectl.checking import CheckContext, check, verdict
-
 from checks.static._util import TRUE_FALSE
+from stagectl.checking import CheckContext, check, verdict
 
 SECTION = "breakers"
 # docs/contract.md §3 — the defaults the example must carry (prefix → threshold, recovery s, half-open).

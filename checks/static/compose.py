@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stagectl.checking import CheckContext, check, passed, verdict
-
 from checks.static._util import depends_on
+from stagectl.checking import CheckContext, check, passed, verdict
 
 SECTION = "compose"
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
+from checks.static._util import TRUE_FALSE, url_host_port
 from stagectl.checking import CheckContext, check, skipped, verdict
 from stagectl.secrets import is_secret_name
-
-from checks.static._util import TRUE_FALSE, url_host_port
 
 SECTION = "env"
 # ${VAR}, ${VAR:-x}, ${VAR-x}, ${VAR:?x}, ${VAR?x} and $VAR, but not $$-escaped ones.

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path, PurePosixPath
 
-from stagectl.checking import GRAFANA_DASHBOARD_PROVIDERS, GRAFANA_DATASOURCES, CheckContext, MissingInput, check, failed, verdict
-
 from checks.static._promql import PromQLError, check_syntax, metric_names
 from checks.static._util import resolve, url_host_port, volume_mounts
+from stagectl.checking import GRAFANA_DASHBOARD_PROVIDERS, GRAFANA_DATASOURCES, CheckContext, MissingInput, check, failed, verdict
 
 SECTION = "grafana"
 
@@ -83,7 +82,7 @@ def datasource_schema(ctx: CheckContext):
 @check("grafana.prometheus_datasource", SECTION, "A prometheus datasource points at the stack's Prometheus.", catches="empty Grafana panels (datasource URL wrong or on the host port inside the network)")
 def prometheus_datasource(ctx: CheckContext):
     spec = ctx.stack.services.get("prometheus")
-    for doc, i, ds in datasources(ctx):
+    for _doc, _i, ds in datasources(ctx):
         host, port = url_host_port(str(ds.get("url", "")))
         if ds.get("type") == "prometheus" and spec and (
             (host == "prometheus" and port == spec.container_port) or (host in ("127.0.0.1", "localhost") and port == spec.port)

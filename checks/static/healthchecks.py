@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stagectl.checking import CheckContext, check, verdict
-
 from checks.static._util import compose_duration, resolve
+from stagectl.checking import CheckContext, check, verdict
 
 SECTION = "healthchecks"
 DURATION_FIELDS = ("interval", "timeout", "start_period")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stagectl.checking import CheckContext, check, verdict
-
 from checks.static._util import service_networks
+from stagectl.checking import CheckContext, check, verdict
 
 SECTION = "network"
 

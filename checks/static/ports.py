@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stagectl.checking import CheckContext, check, verdict
-
 from checks.static._util import as_int, port_mappings, url_host_port
+from stagectl.checking import CheckContext, check, verdict
 
 SECTION = "ports"
 

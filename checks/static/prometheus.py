@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pathlib import PurePosixPath
 
-from stagectl.checking import ALERT_RULES, CheckContext, check, failed, passed, verdict
-
 from checks.static._util import prom_duration_ok
+from stagectl.checking import ALERT_RULES, CheckContext, check, failed, passed, verdict
 
 SECTION = "prometheus"
 # Prometheus 2.x configuration file, top-level keys.

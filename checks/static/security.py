@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import re
 
+from checks.static._util import TRUE_FALSE, as_int, env_mapping, url_host_port, volume_mounts
 from stagectl.checking import COMPOSE_ENV, CheckContext, check, skipped, verdict
 from stagectl.secrets import is_secret_name
-
-from checks.static._util import TRUE_FALSE, as_int, env_mapping, url_host_port, volume_mounts
 
 SECTION = "security"
 MIN_SECRET_LENGTH = 16

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from stagectl.checking import CheckContext, check, verdict
-
 from checks.static._util import resolve, volume_mounts
+from stagectl.checking import CheckContext, check, verdict
 
 SECTION = "volumes"
 
@@ -17,7 +16,7 @@ def _mounts(ctx: CheckContext):
 
 @check("volumes.declared", SECTION, "Every named volume a service mounts is declared at the top level.", catches="compose refusing to start (undeclared volume)")
 def declared(ctx: CheckContext):
-    doc, top = ctx.compose, set((ctx.compose.data.get("volumes") or {}))
+    doc, top = ctx.compose, set(ctx.compose.data.get("volumes") or {})
     problems = [
         (f"{name}: volume {m['source']!r} is not declared", doc.loc("services", name, "volumes"))
         for name, m in _mounts(ctx)

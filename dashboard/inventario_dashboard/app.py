@@ -22,9 +22,6 @@ from .clients.llm import Llm
 from .clients.postgres import Database
 from .clients.redis_store import RedisStore
 from .clients.s3 import ObjectStore
-from .web import errors
-from .web.middleware import DashboardMiddleware, security_headers
-from .web.security import LocalLimiter, rate_limit, retry_after_s, service_failure_response_fields
 from .logging_setup import configure_logging
 from .metrics import Metrics
 from .resilience.breaker import breakers_from_settings
@@ -35,6 +32,9 @@ from .routes import ai, analytics, events, files, health, inventory, inventory_w
 from .services import Services
 from .settings import Settings, load_settings
 from .snapshot import snapshot_loop
+from .web import errors
+from .web.middleware import DashboardMiddleware, security_headers
+from .web.security import LocalLimiter, rate_limit, retry_after_s, service_failure_response_fields
 
 log = logging.getLogger("inventario_dashboard.app")
 

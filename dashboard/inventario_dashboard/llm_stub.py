@@ -178,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             data = b"" if payload is None else json.dumps(
                 payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         except Exception:              # what FastAPI's ServerErrorMiddleware answered; uvicorn then closed
-            import traceback           # only on this path: it costs start-up import time
+            import traceback  # only on this path: it costs start-up import time
             traceback.print_exc()
             self._send(500, b"Internal Server Error", "text/plain; charset=utf-8", {"connection": "close"})
             return

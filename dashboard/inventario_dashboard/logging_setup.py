@@ -71,7 +71,7 @@ def configure_logging(level: str, fmt: str, secrets: list[str], log_file: str | 
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
     for handler in handlers:
         handler.setFormatter(formatter)
-        handler._inventario_dashboard = True   # so a second create_app replaces only ours
+        setattr(handler, "_inventario_dashboard", True)  # noqa: B010 - so a second create_app replaces only ours
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_inventario_dashboard", False):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from fastapi import Request
 
@@ -11,18 +12,23 @@ from .clients.redis_store import RedisStore
 from .clients.s3 import ObjectStore
 from .metrics import Metrics
 
+if TYPE_CHECKING:
+    from .resilience.manager import DegradationManager
+    from .settings import Settings
+    from .web.security import LocalLimiter
+
 
 @dataclass
 class Services:
-    settings: object
+    settings: Settings
     metrics: Metrics
     breakers: dict
-    manager: object
+    manager: DegradationManager
     db: Database
     redis: RedisStore
     s3: ObjectStore
     llm: Llm
-    local_limiter: object
+    local_limiter: LocalLimiter
     started_at: float = 0.0
     open_streams: int = 0      # SSE streams holding a Redis pub/sub connection right now
     cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use

@@ -191,7 +191,7 @@ class Settings(BaseSettings):
         return weights
 
     @model_validator(mode="after")
-    def _check_consistency(self) -> "Settings":
+    def _check_consistency(self) -> Settings:
         order = [self.optimal_threshold, self.degraded_threshold, self.limited_threshold, self.minimal_threshold]
         if not all(a > b for a, b in zip(order, order[1:])):
             raise ValueError(

@@ -3,15 +3,11 @@ loopback ports (session-scoped, always torn down), and a factory for dashboard p
 from __future__ import annotations
 
 import secrets
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
+import dashboard_procs as dp  # beside this conftest: pytest puts its directory on sys.path
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "integration"))
-import dashboard_procs as dp  # noqa: E402
 
 
 @dataclass

@@ -15,6 +15,7 @@ import signal as signals
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
@@ -126,7 +127,7 @@ class ComposeBackend:
             preflight = unavailable(exc)
             if preflight is not None:
                 raise preflight from None
-            detail = self._mask((getattr(exc, "stderr", None) or "").strip()) or f"exit code {exc.return_code}"
+            detail = self._mask((getattr(exc, "stderr", None) or "").strip()) or f"exit code {getattr(exc, 'return_code', '?')}"
             raise error(f"docker compose {action} failed: {detail}") from None
 
     def _ps(self, error: type[StagectlError] = UnhealthyError) -> dict[str, dict]:
@@ -149,7 +150,7 @@ class ComposeBackend:
         svc = self.ctx.stack.services[name]
         published = [p["PublishedPort"] for p in (row or {}).get("Publishers") or [] if p.get("PublishedPort")]
         port = published[0] if published else svc.port
-        base = dict(name=name, pid=None, port=port)
+        base: dict[str, Any] = dict(name=name, pid=None, port=port)
         if row is None:
             return ServiceStatus(state="stopped", healthy=False, detail="no container", **base)
         state, health = str(row.get("State", "")).lower(), str(row.get("Health") or "").lower()
@@ -228,7 +229,7 @@ class ComposeBackend:
         """Compose file rendered, docker CLI present, engine answering, Compose v2 plugin present."""
         if not self.compose_file.is_file():
             raise PreflightError(f"compose file {self.compose_file} not found", hint="run `stagectl render` first")
-        version = self._call("version", self.docker.version, PreflightError)
+        version: Any = self._call("version", self.docker.version, PreflightError)
         if version.server is None:
             raise PreflightError("compose backend unavailable: no Docker engine answers", hint=LOCAL_HINT)
         out = str(self._call("version", self.docker.compose.version, PreflightError))
@@ -286,7 +287,7 @@ class ComposeBackend:
         """SIGSTOP → pause, SIGCONT → unpause, SIGTERM → stop (with the file's grace period), else kill -s."""
         self._require(service)
         compose = self.docker.compose
-        actions = {
+        actions: dict[int, tuple[str, Callable[[], Any]]] = {
             signals.SIGSTOP: ("pause", lambda: compose.pause([service])),
             signals.SIGCONT: ("unpause", lambda: compose.unpause([service])),
             signals.SIGTERM: ("stop", lambda: compose.stop([service])),

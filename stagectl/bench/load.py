@@ -25,8 +25,8 @@ from collections.abc import Callable, Iterator
 import aiohttp
 import httpx
 
-from stagectl.loopback import fresh_loopback
 from stagectl.errors import PreflightError
+from stagectl.loopback import fresh_loopback
 from stagectl.process import stop_group
 
 

@@ -8,10 +8,11 @@ import dataclasses
 import functools
 import secrets
 from collections.abc import Callable
+from typing import Any
 
 from stagectl.bench.load import (
-    Measurement,
     TRANSPORT_ERRORS,
+    Measurement,
     RenewingClient,
     Request,
     ceiling_server,
@@ -73,7 +74,7 @@ def direct_ops(env, ports: dict[str, int], run_id: str) -> tuple[dict[str, Calla
             db.close()
             cache.close()
 
-    ops = {
+    ops: dict[str, Callable[[int], object]] = {
         "db_query": lambda i: db.execute("SELECT count(*) FROM products").fetchone(),
         "redis_op": lambda i: cache.ping() if i % 2 == 0 else cache.get("stagectl:bench:probe"),
         "s3_op": s3_op,
@@ -105,7 +106,7 @@ class BenchRun:
         """The targets as shared CheckResults (section "bench") for reports."""
         from stagectl.results import CheckResult
 
-        out = [CheckResult(f"bench.{t.name}", "bench", "pass" if t.status == "pass" else "fail",  # type: ignore[arg-type]
+        out = [CheckResult(f"bench.{t.name}", "bench", "pass" if t.status == "pass" else "fail",
                            f"p50 {t.p50_ms} / p95 {t.p95_ms} / p99 {t.p99_ms} ms, {t.throughput_rps} req/s, "
                            f"{t.errors} errors" + (f"; {t.detail}" if t.detail else ""),
                            evidence=str(t.to_dict())) for t in self.targets]
@@ -130,7 +131,8 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
     per_address = max(1, int(env.get("DASHBOARD_RATELIMIT_REQUESTS") or 100) - 5)
     base = f"http://127.0.0.1:{ports['dashboard']}"
     headers = {"X-API-Key": api_key}
-    common = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s, per_address=per_address)
+    common: dict[str, Any] = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s,
+                                  per_address=per_address)
     with ceiling_server() as url:
         ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", url, Request("GET", "/"), headers={}, **common))
     results = [judge(ceiling)]
@@ -145,8 +147,8 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         return m
 
     for name, (request, var) in HTTP_TARGETS.items():
-        measure = functools.partial(measure_http, name, request, var)
-        results.append(confirm_miss(measure(), measure))
+        measure_target = functools.partial(measure_http, name, request, var)
+        results.append(confirm_miss(measure_target(), measure_target))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
     ops, close = direct_ops(env, ports, run_id)
     try:

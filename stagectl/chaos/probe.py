@@ -15,6 +15,7 @@ import dataclasses
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import httpx
 
@@ -113,7 +114,7 @@ class Dashboard:
         return None
 
     def _send(self, probe: Probe) -> tuple[int, dict, httpx.Headers]:
-        kwargs = {"params": probe.params, "json": probe.json, "content": probe.content}
+        kwargs: dict[str, Any] = {"params": probe.params, "json": probe.json, "content": probe.content}
         if probe.stream:
             with self.client.stream(probe.method, probe.path, **kwargs) as response:
                 body = _json_or_empty(response.read()) if response.status_code != 200 else {}

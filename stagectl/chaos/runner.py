@@ -31,7 +31,7 @@ class ScenarioResult:
     features_ok: bool = False
     feature_mismatches: dict[str, dict[str, bool | None]] = dataclasses.field(default_factory=dict)
     enforcement: list[str] = dataclasses.field(default_factory=list)
-    breakers: dict[str, str] = dataclasses.field(default_factory=dict)
+    breakers: dict[str, str | None] = dataclasses.field(default_factory=dict)
     breaker_opened: bool | None = None
     time_to_degrade_s: float | None = None
     time_to_recover_s: float | None = None
@@ -53,7 +53,7 @@ class Timing:
     poll: float = 0.1
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], interval: float) -> "Timing":
+    def from_env(cls, env: Mapping[str, str], interval: float) -> Timing:
         return cls(interval, float(env.get("HEALTH_CHECK_TIMEOUT") or 3),
                    int(env.get("DEGRADATION_RECOVERY_CHECKS") or 2))
 
@@ -83,8 +83,8 @@ def _score(health: dict | None) -> float | None:
 
 def _matches(health: dict | None, exp: Expectation) -> bool:
     score = _score(health)
-    return bool(health) and health.get("degradation_level") == exp.level and score is not None \
-        and abs(score - exp.score) < 1e-6 and observed_down(health) == exp.down
+    return health is not None and bool(health) and health.get("degradation_level") == exp.level \
+        and score is not None and abs(score - exp.score) < 1e-6 and observed_down(health) == exp.down
 
 
 class ChaosRunner:
@@ -207,12 +207,13 @@ def enter_all(stack: contextlib.ExitStack, contexts: list) -> None:
         concurrent.futures.wait(futures)
     finally:  # also on Ctrl-C: wait for the injections in flight, then register what took effect
         pool.shutdown(wait=True)
-        errors = []
+        errors: list[BaseException] = []
         for cm, future in zip(contexts, futures):
-            if future.exception() is None:
+            error = future.exception()
+            if error is None:
                 stack.push(cm.__exit__)
             else:
-                errors.append(future.exception())
+                errors.append(error)
     if errors:
         raise errors[0]
 

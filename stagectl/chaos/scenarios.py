@@ -59,7 +59,7 @@ class LevelTable:
     flags: dict[str, bool]
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> "LevelTable":
+    def from_env(cls, env: Mapping[str, str]) -> LevelTable:
         """SERVICE_WEIGHTS, the four *_THRESHOLD and the FEATURE_* flags; ConfigError when malformed."""
         weights: dict[str, float] = {}
         raw = _required(env, "SERVICE_WEIGHTS")

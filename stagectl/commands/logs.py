@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 import typer
 
@@ -29,11 +30,12 @@ def register(app: typer.Typer) -> None:
             sys.stdout.write(context.mask(text).rstrip("\n") + "\n")
         if not follow:
             return 0
-        if not hasattr(stack_backend, "log_path"):
+        if not hasattr(stack_backend, "log_path") or not hasattr(stack_backend, "store"):
             raise StagectlError(f"--follow needs the local backend (got {stack_backend.name})", hint="drop -f, or use `docker compose logs -f`")
-        path = stack_backend.log_path(service)
+        local: Any = stack_backend  # the local backend: log files and a state store
+        path = local.log_path(service)
         position = path.stat().st_size if path.exists() else 0
-        while stack_backend.store.read() is not None:  # until Ctrl-C (exit 130) or the stack is down
+        while local.store.read() is not None:  # until Ctrl-C (exit 130) or the stack is down
             size = path.stat().st_size if path.exists() else 0
             if size < position:  # truncated by log rotation
                 position = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING
 
 import typer
@@ -56,20 +55,17 @@ def register(app: typer.Typer) -> None:
         backend: BackendOption = None,
     ) -> int:
         """Start the stack and wait until every service is healthy (idempotent)."""
-        from stagectl.stack import backend_for, remember_backend
+        from stagectl.stack import backend_for, bring_up, remember_backend
 
         stack_backend = backend_for(backend)
         out = console()
-        if "on_progress" not in inspect.signature(stack_backend.up).parameters:  # not every backend reports
-            result = stack_backend.up(wait_timeout=wait_timeout)
-        elif json_out or not out.is_terminal:
-            result = stack_backend.up(wait_timeout=wait_timeout, on_progress=PlainProgress())
+        if json_out or not out.is_terminal:
+            result = bring_up(stack_backend, wait_timeout, PlainProgress())
         else:
             from rich.live import Live
 
             with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
-                result = stack_backend.up(wait_timeout=wait_timeout,
-                                          on_progress=lambda state: live.update(_progress_table(state)))
+                result = bring_up(stack_backend, wait_timeout, lambda state: live.update(_progress_table(state)))
         remember_backend(stack_backend)
         if json_out:
             emit_json({

@@ -109,7 +109,7 @@ class Stack(_Strict):
     services: dict[str, Service]
 
     @model_validator(mode="after")
-    def _dependencies_exist_and_are_acyclic(self) -> "Stack":
+    def _dependencies_exist_and_are_acyclic(self) -> Stack:
         for name, svc in self.services.items():
             for index, dep in enumerate(svc.depends_on):
                 if dep not in self.services:

@@ -74,7 +74,8 @@ def read_spec(path: Path, root: Path) -> SpecText:
         found = "an empty file" if data is None else type(data).__name__
         raise ConfigError(f"{label}:1: expected a mapping at the top level, found {found}", hint=_SPEC_HINT)
     lines: dict[str, int] = {}
-    _record_lines(node, (), lines, label)
+    if node is not None:
+        _record_lines(node, (), lines, label)
     return SpecText(path=path, label=label, data=data, lines=lines)
 
 

@@ -58,7 +58,7 @@ def _tls_for(url: str) -> ssl.SSLContext | bool:
     return _ssl_context() if url.startswith("https://") else False
 
 
-def http_probe(url: str, timeout: float, *, expect: Callable[["httpx.Response"], bool] | None = None,
+def http_probe(url: str, timeout: float, *, expect: Callable[[httpx.Response], bool] | None = None,
                headers: Mapping[str, str] | None = None) -> Probe:
     """GET `url`; healthy on a 2xx answer (or when `expect` accepts the response)."""
 

@@ -224,7 +224,7 @@ class WaitEngine:
             code = handle.exit_status()  # a probe failing because the process just died is a crash
             if code is not None:
                 return self._fail(name, "crashed", target.describe_exit(code), t0)
-            if now - progress.started_at >= target.check.start_period:
+            if progress.started_at is not None and now - progress.started_at >= target.check.start_period:
                 progress.counted_failures += 1
                 if progress.counted_failures >= target.check.retries:
                     detail = (f"unhealthy: {progress.counted_failures} consecutive failed probes "

@@ -42,7 +42,8 @@ def _nice_max(value: float) -> float:
 
 def latency_chart(bench: BenchPhase) -> str:
     """Grouped horizontal bars: p50/p95/p99 per endpoint, with each endpoint's target as a tick."""
-    rows = [(e.name, (e.p50_ms, e.p95_ms, e.p99_ms), e.target_ms) for e in bench.endpoints]
+    rows: list[tuple[str, tuple[float, float, float], float | None]] = [
+        (e.name, (e.p50_ms, e.p95_ms, e.p99_ms), e.target_ms) for e in bench.endpoints]
     if bench.ceiling is not None:
         c = bench.ceiling
         rows.append((f"{c.name} (ceiling)", (c.p50_ms, c.p95_ms, c.p99_ms), None))
@@ -85,9 +86,9 @@ def level_timeline_chart(chaos: ChaosPhase) -> str:
     scale = plot_w / t_max
     body = [f'<text x="{left}" y="12" font-weight="bold">degradation level during chaos (seconds)</text>']
     for i, level in enumerate(LEVELS):
-        y = top + i * lane_h
-        body.append(f'<rect x="{left}" y="{y}" width="{plot_w}" height="{lane_h}" fill="{LEVEL_COLOURS[level]}" fill-opacity="0.08"/>')
-        body.append(f'<text x="{left - 6}" y="{y + 16}" text-anchor="end" font-size="9">{level}</text>')
+        lane_y = top + i * lane_h
+        body.append(f'<rect x="{left}" y="{lane_y}" width="{plot_w}" height="{lane_h}" fill="{LEVEL_COLOURS[level]}" fill-opacity="0.08"/>')
+        body.append(f'<text x="{left - 6}" y="{lane_y + 16}" text-anchor="end" font-size="9">{level}</text>')
     points: list[str] = []
     prev_y: float | None = None
     for sample in samples:  # a step chart: hold the previous level until the next sample
@@ -105,9 +106,9 @@ def level_timeline_chart(chaos: ChaosPhase) -> str:
     for sample in samples:
         if sample.scenario and sample.scenario not in seen:
             seen.add(sample.scenario)
-            x = _f(left + sample.t_s * scale)
-            body.append(f'<line x1="{x}" y1="{top - 4}" x2="{x}" y2="{top + 5 * lane_h}" stroke="#999" stroke-dasharray="2,3"/>')
-            body.append(f'<text x="{x}" y="{top - 8}" font-size="8" transform="rotate(-25 {x} {top - 8})">'
+            at = _f(left + sample.t_s * scale)
+            body.append(f'<line x1="{at}" y1="{top - 4}" x2="{at}" y2="{top + 5 * lane_h}" stroke="#999" stroke-dasharray="2,3"/>')
+            body.append(f'<text x="{at}" y="{top - 8}" font-size="8" transform="rotate(-25 {at} {top - 8})">'
                         f"{escape(sample.scenario)}</text>")
     axis_y = top + 5 * lane_h
     for k in range(6):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stagectl.results import CheckResult
+from stagectl.results import CheckResult, Status
 
 if TYPE_CHECKING:  # the report model is pydantic: `validate --junit` does not need it
     from stagectl.report.model import Report
@@ -118,7 +118,7 @@ def phase_suites(report: Report) -> list[tuple[str, list[CheckResult]]]:
     for name, phase in report.phases.items():
         checks = phase.all_checks()
         if not checks and phase.status != "passed":
-            status = "skip" if phase.status in ("skipped", "aborted") else "error"
+            status: Status = "skip" if phase.status in ("skipped", "aborted") else "error"
             checks = [CheckResult(id=f"{name}.phase", section=name, status=status,
                                   message=f"{name} {phase.status}: {phase.reason or 'no reason recorded'}")]
         suites.append((f"stagectl.{name}", checks))

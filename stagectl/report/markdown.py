@@ -75,7 +75,7 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
         ("Tools", f"stagectl {r.stagectl_version}, Python {r.python_version}"),
     ])
     out += ["", "## What ran", ""]
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for step in r.steps:
         phase = r.phases.for_step(step.name)
         sm = phase.summary() if phase else None
@@ -111,14 +111,14 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     if r.phases.bench and (r.phases.bench.endpoints or r.phases.bench.ceiling):
         b = r.phases.bench
         out += [f"Latency, measured by `{b.command}`:", ""]
-        rows = [(e.name, e.n, e.concurrency, f"{e.p50_ms:.1f}", f"{e.p95_ms:.1f}", f"{e.p99_ms:.1f}",
+        bench_rows: list[tuple[object, ...]] = [(e.name, e.n, e.concurrency, f"{e.p50_ms:.1f}", f"{e.p95_ms:.1f}", f"{e.p99_ms:.1f}",
                  f"{e.throughput_rps:.1f}", e.errors, f"{e.target_percentile} < {e.target_ms:.0f} ms", e.check.status)
                 for e in b.endpoints]
         if b.ceiling:
             c = b.ceiling
-            rows.append((f"{c.name} (ceiling)", c.n, c.concurrency, f"{c.p50_ms:.1f}", f"{c.p95_ms:.1f}",
+            bench_rows.append((f"{c.name} (ceiling)", c.n, c.concurrency, f"{c.p50_ms:.1f}", f"{c.p95_ms:.1f}",
                          f"{c.p99_ms:.1f}", f"{c.throughput_rps:.1f}", c.errors, None, "reference"))
-        out += _table(("endpoint", "n", "conc.", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "target", "verdict"), rows)
+        out += _table(("endpoint", "n", "conc.", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "target", "verdict"), bench_rows)
         out += [""]
     if r.phases.chaos and r.phases.chaos.scenarios:
         ch = r.phases.chaos

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from stagectl.levels import Level
 from stagectl.results import CheckResult, summarize
 
-REPORT_VERSION = 1
+REPORT_VERSION: Literal[1] = 1
 Outcome = Literal["PASSED", "FAILED", "INTERRUPTED", "ERROR"]
 PhaseStatus = Literal["passed", "failed", "error", "aborted", "interrupted", "skipped"]
 PHASE_NAMES = ("render_check", "validate", "up", "smoke", "chaos", "bench", "teardown")

@@ -19,7 +19,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 from pathlib import Path
 
-from stagectl.results import CheckResult, summarize
+from stagectl.results import CheckResult, Status, summarize
 from stagectl.secrets import Masker
 
 SMOKE_DIR = Path(__file__).resolve().parents[2] / "checks" / "smoke"
@@ -119,8 +119,10 @@ def parse_junit(path: Path, masker: Masker) -> list[CheckResult]:
         name = case.get("name", "")
         section = cls.removeprefix("Test") or "smoke"
         duration_ms = float(case.get("time", "0") or 0) * 1000
-        status, message, evidence = "pass", "passed", None
-        for tag, mapped in (("failure", "fail"), ("error", "error"), ("skipped", "skip")):
+        status: Status = "pass"
+        message, evidence = "passed", None
+        outcomes: tuple[tuple[str, Status], ...] = (("failure", "fail"), ("error", "error"), ("skipped", "skip"))
+        for tag, mapped in outcomes:
             node = case.find(tag)
             if node is not None:
                 status = mapped

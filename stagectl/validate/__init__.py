@@ -23,8 +23,11 @@ SUITE = "stagectl.validate"
 
 def mask_result(result: CheckResult, mask: Callable[[str], str]) -> CheckResult:
     """The result with every text field passed through `mask`."""
-    fields = ("message", "location", "hint", "evidence")
-    return dataclasses.replace(result, **{f: mask(getattr(result, f)) for f in fields if getattr(result, f)})
+    return dataclasses.replace(
+        result, message=mask(result.message),
+        location=mask(result.location) if result.location else result.location,
+        hint=mask(result.hint) if result.hint else result.hint,
+        evidence=mask(result.evidence) if result.evidence else result.evidence)
 
 
 def validate(sections: Sequence[str] = ()) -> tuple[list[CheckResult], float]:

@@ -21,8 +21,8 @@ import compose_spec
 import pytest
 import yaml
 
-from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend, engine_answers
 from stagectl.backends.base import BackendContext
+from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend, engine_answers
 from stagectl.config.envfile import parse_env_file
 from stagectl.config.interpolate import interpolate_tree
 from stagectl.config.loader import load_project

@@ -17,8 +17,12 @@ from contract import BackendContract, Scenario
 
 from stagectl.backends.local import from_project
 from stagectl.config.loader import load_project
-from tests.reliability.conftest import MARKER, Project, marked_pids
-from tests.reliability.conftest import project  # noqa: F401 - the fixture with the no-orphan finalizer
+from tests.reliability.conftest import (
+    MARKER,
+    Project,
+    marked_pids,
+    project,  # noqa: F401 - the fixture with the no-orphan finalizer
+)
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,6 +1,6 @@
 """A realistic sample Report for the report tests (numbers of the order measured on these machines).
 
-Import with `sys.path.insert(0, <tests/data>)`. `build_sample_report()` is deterministic: same
+Import with `from tests.data.sample_report import build_sample_report`. `build_sample_report()` is deterministic: same
 arguments, same report — the byte-identical re-render tests depend on it.
 """
 
@@ -9,8 +9,21 @@ from __future__ import annotations
 import datetime as dt
 
 from stagectl.report.model import (
-    BenchEndpoint, BenchMeasurement, BenchPhase, ChaosPhase, ChaosScenario, LevelSample, Phases,
-    RenderCheckPhase, Report, ServiceUp, SmokePhase, StepRecord, TeardownPhase, UpPhase, ValidatePhase,
+    BenchEndpoint,
+    BenchMeasurement,
+    BenchPhase,
+    ChaosPhase,
+    ChaosScenario,
+    LevelSample,
+    Phases,
+    RenderCheckPhase,
+    Report,
+    ServiceUp,
+    SmokePhase,
+    StepRecord,
+    TeardownPhase,
+    UpPhase,
+    ValidatePhase,
 )
 from stagectl.results import CheckResult
 

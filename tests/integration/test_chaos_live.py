@@ -24,8 +24,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from stagectl.config.newenv import render_env_file
 from stagectl.config.envfile import parse_env_file
+from stagectl.config.newenv import render_env_file
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

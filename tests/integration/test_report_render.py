@@ -17,10 +17,9 @@ from PIL import Image
 from stagectl.report.html import render_html
 from stagectl.report.store import write_report
 from stagectl.secrets import Masker
+from tests.data.sample_report import build_sample_report
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from sample_report import build_sample_report  # noqa: E402
 
 pytestmark = pytest.mark.integration
 CANARY = "canary-S3cr3t-9f1b7"

@@ -25,10 +25,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stagectl.smoke.target import smoke_target
 from stagectl.config.loader import load_project
 from stagectl.secrets import is_secret_name
 from stagectl.smoke.runner import run_smoke
+from stagectl.smoke.target import smoke_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -135,13 +135,13 @@ class VariantDashboard:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "VariantDashboard":
+    def start(self) -> VariantDashboard:
         with open(self.out, "wb") as out:
             self.proc = subprocess.Popen(self.argv, env=self.env, cwd=self.cwd, stdout=out, stderr=subprocess.STDOUT,
                                          start_new_session=True)
         return self
 
-    def wait_live(self) -> "VariantDashboard":
+    def wait_live(self) -> VariantDashboard:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
-import shutil
 import sys
 import tempfile
 import time
@@ -105,7 +105,7 @@ class Project:
         return subprocess.Popen([sys.executable, "-m", "stagectl", *args], cwd=self.dir, env=env or self.env(),
                                 stdout=out, stderr=err, start_new_session=True)
 
-    def run(self, *args: str, timeout: float = 40, env: dict | None = None) -> "Result":
+    def run(self, *args: str, timeout: float = 40, env: dict | None = None) -> Result:
         started = time.monotonic()
         proc = self.start(*args, env=env)
         try:

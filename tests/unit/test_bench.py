@@ -12,8 +12,7 @@ import threading
 
 import pytest
 
-from stagectl.bench.load import (Measurement, Request, confirm_miss, judge, load_http, summarize, time_direct,
-                            with_ceiling)
+from stagectl.bench.load import Measurement, Request, confirm_miss, judge, load_http, summarize, time_direct, with_ceiling
 from stagectl.bench.stack import _limit
 from stagectl.errors import ConfigError
 

@@ -12,11 +12,11 @@ import signal
 import pytest
 
 from stagectl.backends.base import ServiceStatus
-from stagectl.chaos.scenarios import LevelTable, Scenario, expect
-from stagectl.chaos.runner import ChaosRunner, Timing, run_chaos
 from stagectl.chaos import check_interval
-from stagectl.errors import StagectlError
 from stagectl.chaos.faults import FaultTarget
+from stagectl.chaos.runner import ChaosRunner, Timing, run_chaos
+from stagectl.chaos.scenarios import LevelTable, Scenario, expect
+from stagectl.errors import StagectlError
 from stagectl.runners import FAULT_ROLES, service_for_role
 from tests.unit.test_chaos_expectation import CONTRACT_ENV
 from tests.unit.test_faults import FakeBackend, _stack

@@ -10,8 +10,26 @@ import pytest
 from stagectl.binaries import Resolution
 from stagectl.validate.runner import load_builtin_checks
 from tests.unit.fixtures_checks.helpers import (
-    ALERT_TESTS, ALERTS, COMPOSE, DASHBOARD_JSON, DATASOURCE, EXAMPLE, PROM, PROVIDER, RENDERED_ENV, S3,
-    append, chmod, copy_stack, drop_env, edit_yaml, remove, replace, run, set_env, user_env,
+    ALERT_TESTS,
+    ALERTS,
+    COMPOSE,
+    DASHBOARD_JSON,
+    DATASOURCE,
+    EXAMPLE,
+    PROM,
+    PROVIDER,
+    RENDERED_ENV,
+    S3,
+    append,
+    chmod,
+    copy_stack,
+    drop_env,
+    edit_yaml,
+    remove,
+    replace,
+    run,
+    set_env,
+    user_env,
 )
 
 

@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from stagectl.backends.base import ServiceStatus
+from stagectl.chaos import faults
+from stagectl.chaos.faults import FaultTarget, injected, run_restore
 from stagectl.config.model import Stack
 from stagectl.errors import ConfigError
-from stagectl.chaos.faults import FaultTarget, injected, run_restore
 from stagectl.runners import FAULT_ROLES, service_for_role
 
 REPO = Path(__file__).resolve().parents[2]

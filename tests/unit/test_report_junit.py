@@ -3,7 +3,6 @@ stable ids, evidence in system-out, secrets masked."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,11 @@ import pytest
 from stagectl.report.junit import render_junit
 from stagectl.report.model import ChaosPhase
 from stagectl.secrets import Masker
+from tests.data.sample_report import build_sample_report
 
 etree = pytest.importorskip("lxml.etree", reason="lxml not installed (pip install lxml) — needed for XSD validation")
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-sys.path.insert(0, str(DATA))
-from sample_report import build_sample_report  # noqa: E402
 
 XSD = DATA / "junit" / "junit-10.xsd"
 CANARY = "canary-S3cr3t-9f1b7"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import json
 import os
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -18,10 +17,9 @@ from stagectl.report.model import Report, SmokePhase, UpPhase
 from stagectl.report.schema import SCHEMA_PATH, schema_text
 from stagectl.report.store import ReportReadError, ReportWriteError, read_report, report_json, write_report
 from stagectl.secrets import Masker
+from tests.data.sample_report import T0, build_sample_report
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "data"))
-from sample_report import T0, build_sample_report  # noqa: E402
 
 CANARY = "canary-S3cr3t-9f1b7"
 

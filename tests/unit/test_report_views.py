@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-import sys
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -17,9 +15,7 @@ from stagectl.report.render import parse_formats, render_views
 from stagectl.report.store import read_report, write_report
 from stagectl.results import CheckResult
 from stagectl.secrets import Masker
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-from sample_report import build_sample_report  # noqa: E402
+from tests.data.sample_report import build_sample_report
 
 CANARY = "canary-S3cr3t-9f1b7"
 

@@ -181,5 +181,5 @@ def test_api_key_env_is_passed_by_name(project, capsys, monkeypatch):
 def test_the_default_suite_is_the_repos_smoke_suite():
     from stagectl.smoke.runner import SMOKE_DIR
 
-    assert SMOKE_DIR == Path(__file__).resolve().parents[2] / "checks" / "smoke"
+    assert Path(__file__).resolve().parents[2] / "checks" / "smoke" == SMOKE_DIR
     assert (SMOKE_DIR / "conftest.py").is_file()

@@ -77,7 +77,7 @@ def test_dependents_of_failed_service_are_aborted_never_started():
     assert out.services["b"].phase == "aborted"
     assert "prerequisite a failed" in out.services["b"].detail
     assert "b" not in sb
-    assert "crashed (exit 1)" == out.services["a"].detail
+    assert out.services["a"].detail == "crashed (exit 1)"
 
 
 def test_never_healthy_times_out_at_deadline_with_last_probe():
@@ -121,6 +121,7 @@ def test_interrupt_stops_waiting():
 
 def test_deadlines_never_use_wall_clock():
     import pathlib
+
     import stagectl.health.wait as wait
 
     assert "time.time(" not in pathlib.Path(wait.__file__).read_text()

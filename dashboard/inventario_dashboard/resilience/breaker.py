@@ -178,7 +178,7 @@ class CircuitBreaker:
 
 
 def breakers_from_settings(
-    s: "Settings", clock: Callable[[], float] = time.monotonic, **callbacks: Any
+    s: Settings, clock: Callable[[], float] = time.monotonic, **callbacks: Any
 ) -> dict[str, CircuitBreaker]:
     """One breaker per service (database, openai, redis, s3) from the `*_CB_*` variables.
 

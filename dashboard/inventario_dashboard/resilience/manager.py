@@ -123,7 +123,7 @@ class DegradationManager:
         latency: float | None = None
         error: str | None = None
         try:
-            await breaker.call(lambda: self._bounded(name, timeout))
+            await breaker.call(lambda: self._bounded(name, timeout))  # type: ignore[arg-type,return-value]  # mypy infers Never for Awaitable[T] | T
         except CircuitOpenError as exc:
             status, error = "down", str(exc)
         except asyncio.TimeoutError:
@@ -190,7 +190,7 @@ class DegradationManager:
         return datetime.fromtimestamp(self._wall_clock(), tz=timezone.utc).isoformat()
 
     # --- queries
-    def add_listener(self, fn: Callable[["DegradationManager"], None]) -> None:
+    def add_listener(self, fn: Callable[[DegradationManager], None]) -> None:
         """`fn(manager)` runs after every evaluation and every reported failure."""
         self._listeners.append(fn)
 

@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import inventory_repo as repo
 from ..clients.llm import LlmBadOutput
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from ..services import Services, get_services
 
 router = APIRouter()
 RESTOCK_INSTRUCTIONS = ("Given products with their stock, answer a JSON object "

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from .. import inventory_repo as repo
-from ..web.security import feature
 from ..services import Services, get_services
+from ..web.security import feature
 
 router = APIRouter()
 
@@ -18,6 +18,7 @@ async def summary(low_stock_below: int = Query(10, ge=0, le=1_000_000),
         "SELECT count(*) AS products, coalesce(sum(quantity), 0) AS units, "
         "coalesce(sum(quantity * price), 0) AS stock_value, "
         "count(*) FILTER (WHERE quantity < %s) AS low_stock FROM products", [low_stock_below])
+    assert row is not None  # an aggregate without GROUP BY always returns one row
     return {**repo.to_json(row), "low_stock_below": low_stock_below}
 
 

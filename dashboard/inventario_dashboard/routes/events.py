@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from ..services import Services, get_services
 
 router = APIRouter()
 log = logging.getLogger("inventario_dashboard.events")

@@ -18,9 +18,9 @@ from fastapi.responses import Response
 from PIL import Image, UnidentifiedImageError
 
 from .. import inventory_repo as repo
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from ..services import Services, get_services
 
 router = APIRouter()
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -8,9 +8,9 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import key_is_valid, presented_key, require_api_key
-from ..services import Services, get_services
 
 router = APIRouter()
 STATUS_BY_LEVEL = {"OPTIMAL": "healthy", "DEGRADED": "degraded", "LIMITED": "degraded",

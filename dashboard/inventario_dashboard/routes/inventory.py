@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, Response
 
 from .. import inventory_repo as repo
 from ..clients.guard import ServiceCallFailed
+from ..services import Services, get_services
 from ..web.errors import ApiError, FeatureUnavailable
 from ..web.security import feature, retry_after_s
-from ..services import Services, get_services
 
 router = APIRouter()
 SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"

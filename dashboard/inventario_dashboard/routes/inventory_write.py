@@ -7,9 +7,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .. import inventory_repo as repo
 from ..clients.postgres import DomainError
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from ..services import Services, get_services
 from .inventory import SKU_PATTERN
 
 router = APIRouter(dependencies=[Depends(feature("inventory_management"))])

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from ..services import Services, get_services
 
 router = APIRouter(dependencies=[Depends(feature("session_storage"))])
 SESSION_ID = r"^[A-Za-z0-9_-]{16,64}$"

@@ -23,7 +23,7 @@ BASE_URL = "http://127.0.0.1:9/v1"   # never contacted: completions use FakeClie
 
 class FakeClient:
     """Stands in for openai.AsyncOpenAI: records its arguments, answers a fixed JSON object."""
-    instances: list["FakeClient"] = []
+    instances: list[FakeClient] = []
 
     def __init__(self, **kwargs):
         self.kwargs, self.closed, self.calls = kwargs, 0, 0

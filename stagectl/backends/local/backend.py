@@ -26,8 +26,17 @@ from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.backends.local.supervisor import main as supervisor_main
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
-from stagectl.process import (RUN_ID_VAR, DetachedChild, fork_detached, kill_group_now, process_matches, signal_tree,
-                              stop_group, sweep_run_id, tail_lines)
+from stagectl.process import (
+    RUN_ID_VAR,
+    DetachedChild,
+    fork_detached,
+    kill_group_now,
+    process_matches,
+    signal_tree,
+    stop_group,
+    sweep_run_id,
+    tail_lines,
+)
 from stagectl.state import StateStore, config_hash, owner_alive
 
 Progress = Callable[[dict], None]
@@ -170,7 +179,7 @@ class LocalBackend:
             return UnhealthyError(f"not healthy after {error.get('elapsed')}s (--wait-timeout); still pending:\n{pending}{blame}",
                                   hint=f"`stagectl logs {root or '<service>'}`, or raise --wait-timeout")
         if reason == "interrupted":
-            return StagectlError("interrupted", exit_code=130)
+            return StagectlError("interrupted", exit_code=130)  # type: ignore[arg-type]  # 128 + SIGINT, outside ExitCode
         lines = "\n".join(f"    {line}" for line in error.get("log_tail", [])) or "    (its log is empty)"
         message = f"{root}: {error.get('detail', reason)}"
         return UnhealthyError(f"{message}; everything started was torn down\n  last log lines of {root}:\n{lines}",
@@ -292,7 +301,9 @@ class LocalBackend:
         return self._reap_stale(self.store.read() or state, already_stopped=True)
 
     def _reap_stale(self, state: dict, already_stopped: bool = False) -> DownResult:
-        stopped, killed, leftovers = [], [], []
+        stopped: list[str] = []
+        killed: list[str] = []
+        leftovers: list[str] = []
         for name, rec in state.get("services", {}).items():
             pid = rec.get("pid")
             if not pid:

@@ -24,7 +24,7 @@ def plan_services(stack: Stack, root: Path) -> tuple[list[str], dict[str, str]]:
             skipped[name] = "disabled in stagectl.yaml"
             continue
         found = resolve(svc, root=root)
-        if found.found:
+        if found.path is not None:
             found_err = _exec_problem(found.path)
             if found_err:
                 missing.append(f"service {name}: {found.path}: {found_err}")

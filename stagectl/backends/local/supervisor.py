@@ -1,3 +1,4 @@
+# Over ~350 lines on purpose: the supervisor process's whole life (plan, spawn, wait, hold, restart, teardown) in one place.
 """The detached supervisor: `main()`, forked from `stagectl up` (see `LocalBackend._spawn_supervisor`),
 or by hand as `python -m stagectl.backends.local.supervisor <state dir>`.
 
@@ -30,8 +31,7 @@ from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
 from stagectl.health.wait import Target, WaitEngine
-from stagectl.process import (LOG_LIMIT_BYTES, Spawner, describe_exit, send_go, stop_group, sweep_run_id, tail_lines,
-                              truncate_log)
+from stagectl.process import LOG_LIMIT_BYTES, Spawner, describe_exit, send_go, stop_group, sweep_run_id, tail_lines, truncate_log
 from stagectl.state import StateStore
 
 PLAN_NAME = "plan.json"
@@ -56,7 +56,7 @@ class Supervisor:
         self.stack = Stack.model_validate(plan["stack"])
         self.ctx = RunnerContext(self.stack, plan["env"], Path(plan["root"]), state_dir)
         self.names: list[str] = plan["services"]
-        self.popens: dict[str, object] = {}
+        self.popens: dict[str, subprocess.Popen] = {}
         self.launches: dict[str, Launch] = {}
         self.start_order: list[str] = []
         self.stop_requests = 0
@@ -108,6 +108,8 @@ class Supervisor:
     def _prepare(self, name: str, launch: Launch) -> None:
         """One-time set-up (initdb); a failure also goes into the service's own log, where
         `stagectl logs` and the error's "last log lines" look (the process never started)."""
+        if launch.prepare is None:
+            return
         try:
             launch.prepare()
         except Exception as exc:
@@ -159,7 +161,8 @@ class Supervisor:
                 from stagectl.s3init import init_s3
             except ImportError as exc:
                 initialised.append("skipped")
-                self.store.update(lambda s: s.update(s3_init=f"not run: {exc}"))
+                why = f"not run: {exc}"
+                self.store.update(lambda s: s.update(s3_init=why))
                 return result
             e = self.ctx.env
             try:
@@ -207,6 +210,8 @@ class Supervisor:
         return outcome.ok
 
     def _after_up(self, name: str, launch: Launch) -> None:
+        if launch.after_up is None:
+            return
         try:
             launch.after_up()
         except Exception as exc:  # background work: logged in the service's log, never fatal
@@ -347,8 +352,8 @@ def main(argv: list[str]) -> int:
         if ok:
             sup.hold()
     except Exception as exc:  # recorded for the CLI; the finally still tears down
-        sup.store.update(lambda s: s.update(phase="failed", error={"reason": "supervisor error",
-                                                                  "detail": f"{type(exc).__name__}: {exc}"}))
+        detail = f"{type(exc).__name__}: {exc}"
+        sup.store.update(lambda s: s.update(phase="failed", error={"reason": "supervisor error", "detail": detail}))
     finally:
         if not ok:
             failed_state = (sup.store.read() or {}).get("error")

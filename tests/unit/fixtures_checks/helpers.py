@@ -11,10 +11,10 @@ from pathlib import Path
 
 import yaml
 
-from stagectl.validate.context import CheckContext
-from stagectl.validate.runner import load_builtin_checks, run_one
 from stagectl.config.loader import load_project
 from stagectl.results import CheckResult
+from stagectl.validate.context import CheckContext
+from stagectl.validate.runner import load_builtin_checks, run_one
 
 FIXTURE = Path(__file__).parent / "stack"
 COMPOSE = "compose/docker-compose.staging.yml"

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import httpx
 import psycopg
@@ -24,7 +24,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: "Proc | None" = None) -> None:
+def wait_until(check: Callable[[], bool], timeout: float, what: str, proc: Proc | None = None) -> None:
     """Poll ``check`` every 50 ms for at most ``timeout`` s; fail early when ``proc`` exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,7 +49,7 @@ class Proc:
         self.popen: subprocess.Popen | None = None
         self.cleanup_dirs: list[Path] = []
 
-    def start(self, timeout: float = 20) -> "Proc":
+    def start(self, timeout: float = 20) -> Proc:
         log = open(self.log_path, "ab")
         self.popen = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
                                       user=self.user, cwd=self.cwd, start_new_session=True)
@@ -170,7 +170,7 @@ class Dashboard:
                          lambda: httpx.get(self.url + "/health/live", timeout=1).status_code == 200,
                          env=full_env)
 
-    def start(self) -> "Dashboard":
+    def start(self) -> Dashboard:
         self.proc.start(timeout=30)
         return self
 
