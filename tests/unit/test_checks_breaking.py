@@ -9,6 +9,7 @@ import pytest
 
 from stagectl.binaries import Resolution
 from stagectl.checking import load_builtin_checks
+from tests.unit.fixtures_checks.k8s_cases import KUBERNETES_CASES
 from tests.unit.fixtures_checks.helpers import (
     ALERT_TESTS, ALERTS, COMPOSE, DASHBOARD_JSON, DATASOURCE, EXAMPLE, PROM, PROVIDER, RENDERED_ENV, S3,
     append, chmod, copy_stack, drop_env, edit_yaml, remove, replace, run, set_env, user_env,
@@ -195,6 +196,8 @@ CASES: dict[str, tuple] = {
     "system.python_packages": (lambda r: None, {"module_available": lambda name: name != "psycopg"}),
     "system.dashboard_installed": (lambda r: None, {"module_available": lambda name: name != "inventario_dashboard"}),
 }
+
+CASES.update(KUBERNETES_CASES)
 
 
 def test_every_registered_check_has_a_breaking_case():
