@@ -8,8 +8,8 @@ from stagectl.checking import CheckContext, check, failed, parse_env, passed, ve
 from stagectl.secrets import is_secret_name, secret_values
 
 from checks.static._k8s import (
-    KUSTOMIZATION, LONG_RUNNING, SECRETS_ENV, committed_files, config_map_values, containers, k8s_dir,
-    manifests, pod_labels, pod_template, resources, schema_errors, selects,
+    KUSTOMIZATION, LONG_RUNNING, SECRETS_ENV, Manifest, committed_files, config_map_values, containers, k8s_dir,
+    kustomize_build, manifests, pod_labels, secret_names, pod_template, resources, schema_errors, selects,
 )
 
 SECTION = "kubernetes"
@@ -239,3 +239,49 @@ def network_policy_coverage(ctx: CheckContext):
         if not own:
             problems.append((f"{m.label}: no NetworkPolicy of its own (Ingress and Egress) selects its pods {labels}", m.loc))
     return verdict(problems, f"{len(pods)} pod templates covered by {len(policies)} NetworkPolicies (default deny included)")
+
+
+def _secret_names_used(obj: dict) -> set[str]:
+    """Names of Secrets an object's pod template refers to (env, envFrom, volumes, projections)."""
+    found: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("secretKeyRef"), dict):
+                found.add(node["secretKeyRef"].get("name"))
+            if isinstance(node.get("secretRef"), dict):
+                found.add(node["secretRef"].get("name"))
+            if isinstance(node.get("secret"), dict):
+                found.add(node["secret"].get("secretName") or node["secret"].get("name"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(obj.get("spec"))
+    return found
+
+
+@check("kubernetes.kustomize_build", SECTION, "`kubectl kustomize overlays/staging` builds (secrets.env replaced by placeholders), every object lands in the namespace, every Secret reference points at the generated, hash-named Secret, and the generated Secret passes the strict schema.", catches="a layout `kubectl apply -k` refuses (duplicate or missing resource, bad generator), or a pod referring to a Secret name kustomize did not rewrite")
+def kustomize_build_check(ctx: CheckContext):
+    build = kustomize_build(ctx, secret_names(ctx))
+    if build.returncode != 0:
+        tail = " ".join(build.stderr.strip().splitlines()[-3:])[:400]
+        return failed(f"{' '.join(build.argv)} exited {build.returncode}: {tail}", location=ctx.rel(k8s_dir(ctx)))
+    namespace, problems = ctx.stack.kubernetes.namespace, []
+    secrets = [o["metadata"]["name"] for o in build.objects if o.get("kind") == "Secret"]
+    if len(secrets) != 1 or not secrets[0].startswith(SECRET_NAME + "-"):
+        problems.append(f"expected one generated Secret {SECRET_NAME}-<hash>, built {secrets}")
+    for obj in build.objects:
+        label = f"{obj.get('kind')}/{obj['metadata'].get('name')}"
+        if obj.get("kind") != "Namespace" and obj["metadata"].get("namespace") != namespace:
+            problems.append(f"{label} is not in namespace {namespace!r}")
+        stray = _secret_names_used(obj) - set(secrets)
+        if stray:
+            problems.append(f"{label} refers to Secret(s) {sorted(stray)} the build does not contain")
+        if obj.get("kind") == "Secret":  # the one object only the build has (the rest: kubernetes.schema)
+            problems += [f"{label}: {error}" for error in schema_errors(Manifest("built", 0, obj), ctx.stack.kubernetes.version)[:3]]
+    if problems:
+        return failed("; ".join(problems[:10]), location=ctx.rel(k8s_dir(ctx)))
+    return passed(f"{' '.join(build.argv)}: {len(build.objects)} objects in {namespace}, Secret {secrets[0]}, generated Secret schema-valid")
