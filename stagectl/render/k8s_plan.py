@@ -207,7 +207,8 @@ def workload(name: str, svc: Service, stack: Stack, dashboard_names: list[str]) 
         "description": svc.description,
         "image": image(stack, svc),
         "args": _args(name, svc),
-        "env": _env_for(name, svc, dashboard_names, stack),
+        # the spec's own `environment:` last, as under compose (a later entry wins in Kubernetes too)
+        "env": _env_for(name, svc, dashboard_names, stack) + [{"name": k, "value": v} for k, v in svc.environment.items()],
         "port": {"name": port_name, "number": svc.container_port},
         "probes": probes(name, svc),
         "resources": {

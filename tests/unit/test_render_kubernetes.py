@@ -236,3 +236,15 @@ def test_schema_validation_uses_the_stated_version(tmp_path):
     finally:
         ctx.close()
     assert results[0].status == "fail" and "trafficDistribution" in results[0].message
+
+
+def test_a_services_spec_environment_reaches_its_container(tmp_path):
+    root = tmp_path / "repo"
+    shutil.copytree(REPO / "templates", root / "templates")
+    shutil.copy2(REPO / ".env.staging.example", root / ".env.staging.example")
+    spec = (REPO / "stagectl.yaml").read_text().replace(
+        "    runner: llm_stub\n", "    runner: llm_stub\n    environment: {LLM_STUB_LATENCY_MS: \"25\"}\n", 1)
+    (root / "stagectl.yaml").write_text(spec)
+    result = render_kubernetes(committed_project(root))
+    llm = next(d for d in yaml.safe_load_all(result.files["base/llm.yaml"].content) if d["kind"] == "Deployment")
+    assert {"name": "LLM_STUB_LATENCY_MS", "value": "25"} in llm["spec"]["template"]["spec"]["containers"][0]["env"]
