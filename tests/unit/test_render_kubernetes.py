@@ -248,3 +248,23 @@ def test_a_services_spec_environment_reaches_its_container(tmp_path):
     result = render_kubernetes(committed_project(root))
     llm = next(d for d in yaml.safe_load_all(result.files["base/llm.yaml"].content) if d["kind"] == "Deployment")
     assert {"name": "LLM_STUB_LATENCY_MS", "value": "25"} in llm["spec"]["template"]["spec"]["containers"][0]["env"]
+
+
+def test_render_check_cli_shows_a_hand_edit_of_the_layout_and_refuses_an_unknown_target(tmp_path, capsys, monkeypatch):
+    from tests.unit.test_render import _copy_repo, _stagectl
+
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    root = tmp_path / "repo"
+    root.mkdir()
+    _copy_repo(root)
+    path = root / "deploy/kubernetes/base/redis.yaml"
+    path.write_text(path.read_text().replace('memory: "640Mi"', 'memory: "64Mi"'))
+    stale = _stagectl(root, "render", "--check", "--target", "kubernetes", capsys=capsys)
+    assert stale.returncode == 1
+    assert "changed: deploy/kubernetes/base/redis.yaml" in stale.stdout and '+              memory: "640Mi"' in stale.stdout
+    assert _stagectl(root, "render", "--check", "--target", "compose", capsys=capsys).returncode == 0
+    assert _stagectl(root, "render", "--target", "kubernetes", capsys=capsys).returncode == 0
+    assert _stagectl(root, "render", "--check", capsys=capsys).returncode == 0
+    bad = _stagectl(root, "render", "--target", "helm", capsys=capsys)
+    assert bad.returncode == 2 and "unknown render target 'helm'" in bad.stdout + bad.stderr
