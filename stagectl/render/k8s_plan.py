@@ -89,7 +89,7 @@ def _handler(svc: Service, path: str | None) -> dict[str, Any]:
     if test[:1] == ["CMD"]:
         return {"exec": test[1:]}
     if not test:
-        raise ConfigError(f"service {svc.description!r}: a healthcheck needs a path or a test to map to a probe")
+        raise ConfigError("a healthcheck needs a path or a test to map to a Kubernetes probe")
     return {"exec": test}
 
 
@@ -155,8 +155,10 @@ def _args(name: str, svc: Service) -> list[str]:
     if name == "postgres":
         return ["postgres", "-c", "max_connections=$(POSTGRES_MAX_CONNECTIONS)"]
     if name == "redis":
-        return ["redis-server", "--appendonly", "$(REDIS_APPENDONLY)", "--maxmemory", "$(REDIS_MAXMEMORY)",
-                "--maxmemory-policy", "$(REDIS_MAXMEMORY_POLICY)", "--requirepass", "$(REDIS_PASSWORD)"]
+        # The password goes in as config on stdin (`-`), so it is in no process's argv; the script
+        # text sh receives holds only the variable's name.
+        return ["sh", "-c", 'exec redis-server - --appendonly "$REDIS_APPENDONLY" --maxmemory "$REDIS_MAXMEMORY"'
+                ' --maxmemory-policy "$REDIS_MAXMEMORY_POLICY" <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n']
     if name == "llm":
         return ["python", "-m", "inventario_dashboard.llm_stub", "--host", "0.0.0.0", "--port", str(svc.container_port)]
     if name == "prometheus":
@@ -206,7 +208,8 @@ def workload(name: str, svc: Service, stack: Stack, dashboard_names: list[str]) 
         "kind": "StatefulSet" if stateful else "Deployment",
         "description": svc.description,
         "image": image(stack, svc),
-        "args": _args(name, svc),
+        "args": [] if name == "redis" else _args(name, svc),
+        "command": _args(name, svc) if name == "redis" else [],  # replaces the image's entrypoint
         # the spec's own `environment:` last, as under compose (a later entry wins in Kubernetes too)
         "env": _env_for(name, svc, dashboard_names, stack) + [{"name": k, "value": v} for k, v in svc.environment.items()],
         "port": {"name": port_name, "number": svc.container_port},

@@ -42,7 +42,7 @@ def literal(text: str, indent: int) -> str:
     """`text` as a YAML literal block scalar indented by `indent` (round-trips exactly)."""
     body = text if text.endswith("\n") else text + "\n"
     chomp = "+" if body.endswith("\n\n") else ""
-    indicator = str(2) if body[:1] in (" ", "\n") else ""
+    indicator = "2" if body[:1] in (" ", "\n") else ""  # content indented 2 past its key
     pad = " " * indent
     lines = [pad + line if line else "" for line in body.splitlines()]
     return f"|{indicator}{chomp}\n" + "\n".join(lines)
@@ -58,7 +58,7 @@ def _context(project: Project) -> dict[str, Any]:
     unknown = sorted(set(stack.kubernetes.storage) - set(enabled))
     if unknown:
         raise ConfigError(f"stagectl.yaml: kubernetes.storage names unknown service(s) {', '.join(unknown)}")
-    dashboard_names = [n for n in base["dashboard_env_names"]]
+    dashboard_names = list(base["dashboard_env_names"])
 
     def files(prefix: str) -> dict[str, str]:
         return {Path(p).name: f.content for p, f in sorted(compose.items()) if p.startswith(prefix)}
