@@ -183,7 +183,7 @@ def schema_errors(m: Manifest, version: str) -> list[str]:
 def committed_files(ctx: CheckContext) -> list[Path]:
     """Files git tracks under the project root; every file when it is not a git checkout."""
     try:
-        run = subprocess.run(["git", "ls-files", "-z"], cwd=ctx.root, capture_output=True, timeout=20)
+        run = subprocess.run(["git", "ls-files", "-z"], check=False, cwd=ctx.root, capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         run = None
     if run is not None and run.returncode == 0:

@@ -4,13 +4,26 @@ selectors, ports, probes, limits, security context, secrets and NetworkPolicies.
 
 from __future__ import annotations
 
+from checks.static._k8s import (
+    KUSTOMIZATION,
+    LONG_RUNNING,
+    SECRETS_ENV,
+    Manifest,
+    committed_files,
+    config_map_values,
+    containers,
+    k8s_dir,
+    kustomize_build,
+    manifests,
+    pod_labels,
+    pod_template,
+    resources,
+    schema_errors,
+    secret_names,
+    selects,
+)
 from stagectl.checking import CheckContext, check, failed, parse_env, passed, verdict
 from stagectl.secrets import is_secret_name, secret_values
-
-from checks.static._k8s import (
-    KUSTOMIZATION, LONG_RUNNING, SECRETS_ENV, Manifest, committed_files, config_map_values, containers, k8s_dir,
-    kustomize_build, manifests, pod_labels, secret_names, pod_template, resources, schema_errors, selects,
-)
 
 SECTION = "kubernetes"
 SECRET_NAME = "stack-secrets"
@@ -154,7 +167,7 @@ def images_pinned(ctx: CheckContext):
 @check("kubernetes.refs_resolve", SECTION, "Every secretKeyRef/configMapKeyRef names the generated Secret (a SECRET variable) or a key the settings ConfigMap has; every configMap volume names a rendered ConfigMap.", catches="a pod stuck in CreateContainerConfigError on a missing key")
 def refs_resolve(ctx: CheckContext):
     items, problems, count = resources(ctx), [], 0
-    config_maps = {m.name: set((m.data.get("data") or {})) for m in items if m.kind == "ConfigMap"}
+    config_maps = {m.name: set(m.data.get("data") or {}) for m in items if m.kind == "ConfigMap"}
     secret_keys = {e.name for e in ctx.env_example.entries if is_secret_name(e.name)}
     for m in items:
         template = pod_template(m)

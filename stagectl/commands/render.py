@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
     def render_command(
         check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff when a render dir is stale."),
         as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        target_name: Optional[str] = typer.Option(
+        target_name: Optional[str] = typer.Option(  # noqa: UP045 (typer reads the annotation)
             None, "--target", metavar="NAME",
             help="compose (default), kubernetes (deploy/kubernetes/) or all; --check without it checks all.",
         ),

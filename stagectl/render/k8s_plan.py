@@ -52,7 +52,7 @@ IN_CLUSTER = {
     "S3_ENDPOINT_URL": "http://s3:{s3}",
     "OPENAI_BASE_URL": "http://llm:{llm}/v1",
 }
-_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.I)
+_MEMORY = re.compile(r"^(\d+(?:\.\d+)?)\s*([bkmg]?)b?$", re.IGNORECASE)
 _TARGET = re.compile(r"^([a-z0-9-]+):(\d+)$")
 
 
@@ -157,8 +157,8 @@ def _args(name: str, svc: Service) -> list[str]:
     if name == "redis":
         # The password goes in as config on stdin (`-`), so it is in no process's argv; the script
         # text sh receives holds only the variable's name.
-        return ["sh", "-c", 'exec redis-server - --appendonly "$REDIS_APPENDONLY" --maxmemory "$REDIS_MAXMEMORY"'
-                ' --maxmemory-policy "$REDIS_MAXMEMORY_POLICY" <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n']
+        return ["sh", "-c", ('exec redis-server - --appendonly "$REDIS_APPENDONLY" --maxmemory "$REDIS_MAXMEMORY"'
+                             ' --maxmemory-policy "$REDIS_MAXMEMORY_POLICY" <<EOF\nrequirepass "$REDIS_PASSWORD"\nEOF\n')]
     if name == "llm":
         return ["python", "-m", "inventario_dashboard.llm_stub", "--host", "0.0.0.0", "--port", str(svc.container_port)]
     if name == "prometheus":

@@ -24,7 +24,16 @@ from stagectl.config.loader import Project
 from stagectl.errors import ConfigError
 from stagectl.render import k8s_plan
 from stagectl.render.context import build_context
-from stagectl.render.engine import HEADER, TEMPLATE_SUFFIX, RenderedFile, RenderResult, _located, make_environment, render, template_names
+from stagectl.render.engine import (
+    HEADER,
+    TEMPLATE_SUFFIX,
+    RenderedFile,
+    RenderResult,
+    _located,
+    make_environment,
+    render,
+    template_names,
+)
 from stagectl.render.output import Diff, compare, write
 
 TEMPLATE_SUBDIR = "kubernetes"

@@ -56,6 +56,11 @@ def load(project: Project, name: str) -> Target:
         from stagectl.render.output import compare, write
 
         return Target(name, project.render_dir, render(project), compare, write)
-    from stagectl.render.kubernetes import compare_kubernetes, out_dir, render_kubernetes, write_kubernetes
+    from stagectl.render.kubernetes import (
+        compare_kubernetes,
+        out_dir,
+        render_kubernetes,
+        write_kubernetes,
+    )
 
     return Target(name, out_dir(project), render_kubernetes(project), compare_kubernetes, write_kubernetes)

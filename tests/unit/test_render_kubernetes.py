@@ -19,7 +19,12 @@ from stagectl.errors import ConfigError
 from stagectl.render import committed_project
 from stagectl.render.k8s_plan import cpu, memory
 from stagectl.render.kubernetes import (
-    SECRETS_ENV, compare_kubernetes, literal, out_dir, render_kubernetes, write_kubernetes, write_secrets_env,
+    SECRETS_ENV,
+    compare_kubernetes,
+    literal,
+    out_dir,
+    render_kubernetes,
+    write_kubernetes,
 )
 from stagectl.secrets import is_secret_name
 from tests.unit.fixtures_checks.helpers import context, copy_stack
