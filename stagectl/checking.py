@@ -24,11 +24,12 @@ from stagectl.validate.inputs import (
     EnvEntry,
     MissingInput,
     YamlDoc,
+    parse_env,
 )
 from stagectl.validate.registry import check, failed, passed, skipped, verdict
 
 __all__ = [
     "ALERT_RULES", "ALERT_TESTS", "COMPOSE_ENV", "COMPOSE_FILE", "DASHBOARD_PACKAGE", "GRAFANA_DASHBOARD_PROVIDERS",
     "GRAFANA_DATASOURCES", "PROMETHEUS_CONFIG", "S3_INIT", "CheckContext", "EnvDoc", "EnvEntry", "MissingInput",
-    "YamlDoc", "check", "failed", "passed", "skipped", "verdict",
+    "YamlDoc", "check", "parse_env", "failed", "passed", "skipped", "verdict",
 ]

@@ -8,6 +8,7 @@ import importlib
 SECTION_MODULES = (
     "files", "compose", "healthchecks", "ports", "volumes", "network", "env", "breakers",
     "degradation", "prometheus", "alerts", "grafana", "s3", "security", "deadvars", "system",
+    "kubernetes",
 )
 
 for _name in SECTION_MODULES:

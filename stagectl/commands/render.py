@@ -1,7 +1,10 @@
-"""`stagectl render`: write the deployment files into compose/ from templates/ (atomically), and
-`--check`: exit 1 with a unified diff when compose/ differs from a fresh render."""
+"""`stagectl render`: write the deployment files into compose/ from templates/ (atomically), or
+with `--target kubernetes` the kustomize layout into deploy/kubernetes/; `--check`: exit 1 with a
+unified diff when a render dir differs from a fresh render (every target unless --target)."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import typer
 
@@ -18,54 +21,77 @@ def _masker(project):
     return context.mask
 
 
+def _label(project, target) -> str:
+    try:
+        return target.out_dir.relative_to(project.root).as_posix()
+    except ValueError:
+        return str(target.out_dir)
+
+
 def register(app: typer.Typer) -> None:
     @app.command("render")
     def render_command(
-        check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff when compose/ is stale."),
+        check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff when a render dir is stale."),
         as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
+        target_name: Optional[str] = typer.Option(  # noqa: UP045 (typer reads the annotation)
+            None, "--target", metavar="NAME",
+            help="compose (default), kubernetes (deploy/kubernetes/) or all; --check without it checks all.",
+        ),
     ) -> int:
-        """Render templates/ into compose/ (from the spec and .env.staging.example, never secrets)."""
+        """Render templates/ into compose/ (or --target kubernetes: deploy/kubernetes/), from the spec
+        and .env.staging.example, never secrets."""
         from rich.markup import escape
 
-        from stagectl.render import committed_project, compare, render, write  # jinja2: ~0.1 s
+        from stagectl.render import committed_project  # jinja2: ~0.1 s
+        from stagectl.render.targets import load, selected
 
         project = committed_project(context.current().project_dir)
         mask = _masker(project)
-        out_dir = project.render_dir
-        label = out_dir.name
-        result = render(project)
+        targets = [load(project, name) for name in selected(project, target_name, check_only=check_only)]
         if check_only:
-            diffs = compare(result, out_dir)
+            found = [(t, t.diffs()) for t in targets]
+            stale = any(diffs for _, diffs in found)
             if as_json:
-                emit_json({
-                    "render_dir": str(out_dir),
+                docs = [{
+                    "target": t.name,
+                    "render_dir": str(t.out_dir),
                     "current": not diffs,
                     "differences": [{"path": d.path, "kind": d.kind, "diff": mask(d.diff)} for d in diffs],
-                })
-                return 1 if diffs else 0
+                } for t, diffs in found]
+                emit_json(docs[0] if len(docs) == 1 else {"current": not stale, "targets": docs})
+                return 1 if stale else 0
             out = console()
-            if not diffs:
-                out.print(f"{label}/ is up to date ({len(result.files)} files)")
-                return 0
-            for diff in diffs:
-                out.print(f"[red]{diff.kind}:[/] {escape(label)}/{escape(diff.path)}")
-            for diff in diffs:
-                out.out(mask(diff.diff), highlight=False, end="")
-            out.print(f"[red]{label}/ differs from a fresh render[/] — run `stagectl render` (hand edits are overwritten)", soft_wrap=True)
-            return 1
+            for t, diffs in found:
+                label = _label(project, t)
+                if not diffs:
+                    out.print(f"{label}/ is up to date ({len(t.result.files)} files)")
+                    continue
+                for diff in diffs:
+                    out.print(f"[red]{diff.kind}:[/] {escape(label)}/{escape(diff.path)}")
+                for diff in diffs:
+                    out.out(mask(diff.diff), highlight=False, end="")
+                option = "" if t.name == "compose" else f" --target {t.name}"
+                out.print(f"[red]{label}/ differs from a fresh render[/] — run `stagectl render{option}` (hand edits are overwritten)", soft_wrap=True)
+            return 1 if stale else 0
 
-        changes = compare(result, out_dir)
-        write(result, out_dir)
-        if as_json:
-            emit_json({
-                "render_dir": str(out_dir),
-                "files": result.paths(),
+        docs = []
+        out = console()
+        for t in targets:
+            label = _label(project, t)
+            changes = t.diffs()
+            t.write(t.result, t.out_dir)
+            docs.append({
+                "target": t.name,
+                "render_dir": str(t.out_dir),
+                "files": t.result.paths(),
                 "changed": [{"path": d.path, "kind": d.kind} for d in changes],
             })
-            return 0
-        out = console()
-        verbs = {"changed": "updated", "missing": "created", "extra": "removed"}
-        for diff in changes:
-            out.print(f"{verbs[diff.kind]}: {escape(label)}/{escape(diff.path)}")
-        out.print(f"{label}/: {len(result.files)} files, {len(changes) or 'no'} change{'s' if len(changes) != 1 else ''}")
+            if as_json:
+                continue
+            verbs = {"changed": "updated", "missing": "created", "extra": "removed"}
+            for diff in changes:
+                out.print(f"{verbs[diff.kind]}: {escape(label)}/{escape(diff.path)}")
+            out.print(f"{label}/: {len(t.result.files)} files, {len(changes) or 'no'} change{'s' if len(changes) != 1 else ''}")
+        if as_json:
+            emit_json(docs[0] if len(docs) == 1 else {"targets": docs})
         return 0

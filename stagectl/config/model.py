@@ -96,6 +96,25 @@ class Service(_Strict):
     restart: Literal["no", "on-failure", "always", "unless-stopped"] = "unless-stopped"
 
 
+class KubernetesTarget(_Strict):
+    """`stagectl render --target kubernetes`: the kustomize layout and what it is validated against."""
+
+    render_dir: str = Field("deploy/kubernetes", description="where the kustomize base and overlays are written")
+    version: str = Field("1.31", pattern=r"^1\.\d+$", description="Kubernetes version the manifests are validated for")
+    namespace: str = Field("inventario-staging", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    image_registry: str = Field("", description="prefix put before every image (e.g. registry.example.com/team); empty: as named")
+    build_image_prefix: str = Field("stagectl-local", description="repository prefix of images built here from a `build:` context")
+    build_image_tag: str = Field("staging", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    storage: dict[str, str] = Field(default_factory=dict, description="service → PVC size; these run as StatefulSets")
+
+    @model_validator(mode="after")
+    def _tag_is_not_latest(self) -> KubernetesTarget:
+        # `latest` moves under a cluster that caches images: two nodes would run different code.
+        if self.build_image_tag == "latest":
+            raise SpecError(("kubernetes", "build_image_tag"), "`latest` is not a reproducible tag; name the build (e.g. staging)")
+        return self
+
+
 class Stack(_Strict):
     """The whole stack spec."""
 
@@ -107,6 +126,7 @@ class Stack(_Strict):
     state_dir: str = ".stagectl"
     network: str = "staging-network"
     services: dict[str, Service]
+    kubernetes: KubernetesTarget = KubernetesTarget()
 
     @model_validator(mode="after")
     def _dependencies_exist_and_are_acyclic(self) -> Stack:

@@ -119,11 +119,18 @@ def make_environment(template_dir: Path, context: dict[str, Any]) -> jinja2.Envi
     return env
 
 
-def template_names(template_dir: Path) -> list[str]:
-    """Templates that produce a file; names under a `_`-prefixed directory are partials."""
+# Template folders of other render targets (stagectl.render.kubernetes renders them itself).
+OTHER_TARGETS = frozenset({"kubernetes"})
+
+
+def template_names(template_dir: Path, skip: frozenset[str] = OTHER_TARGETS) -> list[str]:
+    """Templates that produce a file; names under a `_`-prefixed directory are partials, and the
+    top-level folders in `skip` belong to another render target."""
     names = []
     for path in sorted(template_dir.rglob("*")):
         rel = path.relative_to(template_dir)
+        if rel.parts[0] in skip:
+            continue
         if path.is_file() and not any(part.startswith("_") for part in rel.parts) and "__pycache__" not in rel.parts:
             names.append(rel.as_posix())
     return names

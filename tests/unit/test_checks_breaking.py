@@ -31,6 +31,7 @@ from tests.unit.fixtures_checks.helpers import (
     set_env,
     user_env,
 )
+from tests.unit.fixtures_checks.k8s_cases import KUBERNETES_CASES
 
 
 def svc(name):
@@ -213,6 +214,8 @@ CASES: dict[str, tuple] = {
     "system.python_packages": (lambda r: None, {"module_available": lambda name: name != "psycopg"}),
     "system.dashboard_installed": (lambda r: None, {"module_available": lambda name: name != "inventario_dashboard"}),
 }
+
+CASES.update(KUBERNETES_CASES)
 
 
 def test_every_registered_check_has_a_breaking_case():

@@ -37,7 +37,7 @@ CANARY = "canary-s3cr3t-7f3a9"
 def _copy_repo(dest: Path) -> Path:
     for name in ("stagectl.yaml", ".env.staging.example"):
         shutil.copy2(REPO / name, dest / name)
-    for name in ("templates", "compose"):
+    for name in ("templates", "compose", "deploy"):
         shutil.copytree(REPO / name, dest / name)
     return dest
 
@@ -355,10 +355,14 @@ def test_render_check_cli_exits_0_when_current_and_1_after_a_template_edit(repo_
     stale = _stagectl(repo_copy, "render", "--check", capsys=capsys)
     assert stale.returncode == 1
     assert "-  - job_name: redis-exporter" in stale.stdout and "+  - job_name: redis-exp" in stale.stdout
-    as_json = json.loads(_stagectl(repo_copy, "render", "--check", "--json", capsys=capsys).stdout)
+    as_json = json.loads(_stagectl(repo_copy, "render", "--check", "--json", "--target", "compose", capsys=capsys).stdout)
     assert as_json["current"] is False and [d["path"] for d in as_json["differences"]] == ["prometheus/prometheus.staging.yml"]
     written = _stagectl(repo_copy, "render", capsys=capsys)
     assert written.returncode == 0 and "updated: compose/prometheus/prometheus.staging.yml" in written.stdout
+    assert _stagectl(repo_copy, "render", "--check", "--target", "compose", capsys=capsys).returncode == 0
+    # The Kubernetes layout embeds the same prometheus.yml: `render --check` (every target) still fails.
+    assert _stagectl(repo_copy, "render", "--check", capsys=capsys).returncode == 1
+    assert _stagectl(repo_copy, "render", "--target", "kubernetes", capsys=capsys).returncode == 0
     assert _stagectl(repo_copy, "render", "--check", capsys=capsys).returncode == 0
 
 
