@@ -92,8 +92,18 @@ class _Engine:
         try:
             self.docker.legacy_build(context, tags=[tag], build_args=build_args, labels=labels, quiet=True)
         except DockerException as exc:
+            self._remove_failed_build_containers()
             tail = "\n".join((exc.stderr or exc.stdout or "").strip().splitlines()[-20:])
             raise PreflightError(f"building image {tag} failed:\n{tail}", hint=f"fix {context.name}'s Dockerfile and build again") from None
+
+
+    def _remove_failed_build_containers(self) -> None:
+        """The legacy builder keeps the container of a failed RUN step; it carries our images'
+        labels (inherited from the parent) and no compose project, unlike the stack's containers."""
+        try:
+            self.docker.container.prune(filters={"label": NAME_LABEL, "label!": "com.docker.compose.project"})
+        except DockerException:
+            pass  # best effort: the build error is what the user needs to see
 
 
 def _unavailable(exc: BaseException) -> PreflightError:

@@ -107,3 +107,20 @@ def test_missing_local_image_is_a_preflight_error_naming_the_build_command(backe
         backend.preflight()
     assert "stagectl-local/absent:never" in err.value.message
     assert "python -m stagectl.images" in (err.value.hint or "")
+
+
+def test_a_failing_bucket_set_up_is_exit_3_naming_s3_init(backend):
+    """Fault: init-s3.sh refuses S3_LIFECYCLE_NONCURRENT_DAYS=0 and exits 1; the dashboard never starts."""
+    from stagectl.errors import UnhealthyError
+
+    overrides = {**backend.ctx.overrides, "S3_LIFECYCLE_NONCURRENT_DAYS": "0"}
+    ctx = dataclasses.replace(backend.ctx, overrides=overrides, env={**backend.ctx.env, **overrides})
+    broken = ComposeBackend(ctx)
+    with pytest.raises(UnhealthyError) as err:
+        broken.up(wait_timeout=120)
+    assert err.value.exit_code == 3
+    assert "root cause s3-init" in err.value.message
+    assert "S3_LIFECYCLE_NONCURRENT_DAYS must be at least 1" in err.value.message
+    left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == [], "a failed up tears the stack down"
