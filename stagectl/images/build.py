@@ -26,7 +26,6 @@ from stagectl.images.catalog import ImageSpec, images_for_services, with_parents
 
 HASH_LABEL = "org.stagectl.input-hash"
 NAME_LABEL = "org.stagectl.image"
-BUILD_HINT = "build them: python -c 'from stagectl.images import build_images; ...' (see docs/backends.md)"
 
 
 @dataclasses.dataclass(frozen=True)
