@@ -4,7 +4,7 @@ implements this Protocol, and one contract test suite runs against each of them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -66,8 +66,11 @@ class Backend(Protocol):
     def preflight(self) -> dict[str, str]:
         """Check binaries, ports, engine. Raises PreflightError; returns skipped optional services."""
 
-    def up(self, *, wait_timeout: float) -> UpResult:
-        """Start in dependency order and wait for health. Raises UnhealthyError (after tearing down)."""
+    def up(self, *, wait_timeout: float, on_progress: Callable[[dict], None] | None = None) -> UpResult:
+        """Start in dependency order and wait for health. Raises UnhealthyError (after tearing down).
+
+        `on_progress(state)` is called while waiting with {"services": {name: {"phase", "detail",
+        "ready_s", …}}}; every backend accepts it (the CLI passes it unconditionally)."""
 
     def status(self) -> list[ServiceStatus]:
         """The current state of every service."""

@@ -8,10 +8,12 @@ with its last log lines, and tears the stack down itself (compose leaves contain
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
 import signal as signals
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -23,9 +25,13 @@ from python_on_whales.utils import run as run_docker
 
 from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
 from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
+from stagectl.images.select import BUILD_COMMAND, LOCAL_IMAGES_FILE, ImageChoice, choose_images
 from stagectl.secrets import Masker
 
 COMPOSE_FILE = "docker-compose.staging.yml"
+S3_INIT_FILE = "docker-compose.s3-init.yml"  # the one-shot bucket initialisation (service s3-init)
+S3_INIT = "s3-init"
+Progress = Callable[[dict], None]
 RENDERED_ENV_FILE = ".env.staging"  # the non-secret interpolation values `stagectl render` writes
 LOCAL_HINT = "try --backend local"
 FAILED_STATES = ("exited", "unhealthy")
@@ -105,17 +111,38 @@ class ComposeBackend:
         self._overrides_file = ctx.state_dir / "run" / OVERRIDES_ENV_FILE
         if ctx.overrides:  # `--set` wins over both, as it does for the local backend
             env_files.append(write_overrides_env_file(self._overrides_file, ctx.overrides))
+        self._client_call = list(client_call)
+        self.images = self._choose_images()
+        render_dir = ctx.root / ctx.stack.render_dir
+        files = [self.compose_file, render_dir / S3_INIT_FILE]
+        if self.images.mode == "local":
+            files.append(render_dir / LOCAL_IMAGES_FILE)
         self.docker = DockerClient(
-            compose_files=[self.compose_file],
+            compose_files=[f for f in files if f == self.compose_file or f.is_file()],
             compose_env_files=[f for f in env_files if f.is_file()],
             compose_project_name=ctx.stack.project,
-            client_call=list(client_call),
+            client_call=self._client_call,
         )
-        self.services = [n for n, s in ctx.stack.services.items() if s.enabled]
+        self.services = [n for n, s in ctx.stack.services.items() if s.enabled and n not in self.images.skipped]
         self.poll_interval = poll_interval
         self.log_tail = log_tail
         self._clock, self._sleep = clock, sleep
         self._mask = Masker.from_env(ctx.env)
+
+    def _choose_images(self) -> ImageChoice:
+        """Upstream or local images (stagectl.images.select); without an engine: upstream, and
+        preflight says what is wrong."""
+        enabled = {n: s for n, s in self.ctx.stack.services.items() if s.enabled}
+        upstream = {n: s.image for n, s in enabled.items() if s.image}
+        client = DockerClient(client_call=self._client_call)
+
+        def exists(image: str) -> bool:
+            return bool(client.image.exists(image))
+
+        try:
+            return choose_images(upstream, list(enabled), image_exists=exists)
+        except (DockerException, ClientNotFoundError):
+            return ImageChoice("upstream", "no engine answers", {}, {})
 
     # -- calling docker -------------------------------------------------------------------------
 
@@ -175,9 +202,11 @@ class ComposeBackend:
 
     # -- the wait engine ------------------------------------------------------------------------
 
-    def _wait(self, services: list[str], *, started: float, timeout: float) -> tuple[list[ServiceStatus], int]:
+    def _wait(self, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
+              on_progress: Progress | None = None) -> tuple[list[ServiceStatus], int]:
         """Poll until every service is healthy → (statuses, polls needed); raise UnhealthyError
-        (without tearing down) naming the root cause."""
+        (without tearing down) naming the root cause. `launch`: a compose call running meanwhile,
+        whose failure ends the wait."""
         deadline = started + timeout
         ready: dict[str, float] = {}
         max_polls = math.ceil(timeout / self.poll_interval) + 2  # bounded in count as well as time
@@ -188,6 +217,11 @@ class ComposeBackend:
             for n, st in current.items():
                 if st.healthy:
                     ready.setdefault(n, round(now - started, 3))
+            if on_progress:
+                on_progress({"services": {n: {"phase": st.state, "detail": st.detail, "ready_s": ready.get(n)}
+                                          for n, st in current.items()}})
+            if launch is not None and launch.error is not None:
+                raise self._launch_failed(launch.error)
             if any(st.state in FAILED_STATES for st in current.values()):
                 raise self._unhealthy(current, ready, "a service crashed or turned unhealthy")
             if len(ready) == len(services):
@@ -236,24 +270,33 @@ class ComposeBackend:
         if " v1." in out or " 1." in out:
             found = f"compose backend unavailable: Compose v2 plugin missing (found {out.strip()!r})"
             raise PreflightError(found, hint=LOCAL_HINT)
-        return {}  # images provide every optional service, so none is skipped
+        if self.images.mode == "local":
+            client = DockerClient(client_call=self._client_call)
+            tags = sorted(set(self.images.tags.values()))
+            missing = [t for t in tags if not self._call("image inspect", functools.partial(client.image.exists, t), PreflightError)]
+            if missing:
+                raise PreflightError(
+                    f"compose backend: local image(s) missing: {', '.join(missing)} ({self.images.why})",
+                    hint=f"build them: {BUILD_COMMAND}",
+                )
+        return dict(self.images.skipped)
 
-    def up(self, *, wait_timeout: float) -> UpResult:
-        """`compose up --detach`, then wait for health; on failure run `compose down` and raise.
+    def up(self, *, wait_timeout: float, on_progress: Progress | None = None) -> UpResult:
+        """`compose up --detach` in the background while the wait engine polls health; on failure
+        run `compose down` and raise. `on_progress(state)` gets {"services": {name: {phase, detail,
+        ready_s}}} at every poll, as from the local backend.
 
         KeyboardInterrupt is not caught here: the lifecycle's `finally` runs `down` for it.
         """
         started = self._clock()
         try:
             before = self.status()
-            try:
-                self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True))
-            except UnhealthyError as exc:  # e.g. "dependency failed to start": find whose fault
-                rows = self._ps()
-                current = {n: self._status_of(n, rows.get(n)) for n in self.services}
-                ready = {n: 0.0 for n, st in current.items() if st.healthy}
-                raise self._unhealthy(current, ready, exc.message) from None
-            statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout)
+            launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
+            statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout,
+                                         launch=launch, on_progress=on_progress)
+            launch.finish(timeout=max(5.0, wait_timeout - (self._clock() - started)))
+            if launch.error is not None:
+                raise self._launch_failed(launch.error)
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
                 self._teardown_after_failure(exc)
@@ -261,7 +304,23 @@ class ComposeBackend:
         # compose leaves unchanged containers alone, and a recreated one restarts its health at
         # "starting": healthy before `up` and at the first poll after it means nothing changed
         unchanged = all(s.healthy for s in before) and polls == 1
-        return UpResult(services=statuses, total_s=round(self._clock() - started, 3), unchanged=unchanged)
+        return UpResult(services=statuses, total_s=round(self._clock() - started, 3), unchanged=unchanged,
+                        skipped=dict(self.images.skipped))
+
+    def _launch_failed(self, error: StagectlError) -> StagectlError:
+        """compose up failed (e.g. "dependency failed to start"): find whose fault, s3-init included."""
+        if isinstance(error, PreflightError):
+            return error
+        rows = self._ps()
+        init = rows.get(S3_INIT)
+        if init is not None and str(init.get("State", "")).lower() == "exited" and init.get("ExitCode", 0) != 0:
+            tail = self._logs_of(S3_INIT, self.log_tail)
+            msg = (f"{error.message}: root cause {S3_INIT} (the S3 bucket set-up) exited with code {init.get('ExitCode')}\n"
+                   f"--- last {self.log_tail} log lines of {S3_INIT} ---\n{tail.rstrip()}")
+            return UnhealthyError(self._mask(msg), hint=f"docker compose -p {self.ctx.stack.project} logs {S3_INIT}")
+        current = {n: self._status_of(n, rows.get(n)) for n in self.services}
+        ready = {n: 0.0 for n, st in current.items() if st.healthy}
+        return self._unhealthy(current, ready, error.message)
 
     def _teardown_after_failure(self, cause: StagectlError) -> None:
         try:
@@ -281,6 +340,16 @@ class ComposeBackend:
         text = self._call(
             "logs", lambda: self.docker.compose.logs(services=[service], tail=lines, no_log_prefix=True), StagectlError
         )
+        return self._mask(str(text))
+
+    def _logs_of(self, service: str, tail: int) -> str:
+        """The last log lines of any container of the project (s3-init included), for error messages."""
+        try:
+            text = self._call(
+                "logs", lambda: self.docker.compose.logs(services=[service], tail=str(tail), no_log_prefix=True), StagectlError
+            )
+        except StagectlError as exc:
+            return f"(logs unavailable: {exc.message})"
         return self._mask(str(text))
 
     def signal(self, service: str, sig: int) -> None:
@@ -326,6 +395,26 @@ class ComposeBackend:
         if not leftovers:  # the `--set` values (maybe secrets) are not kept once the stack is gone
             self._overrides_file.unlink(missing_ok=True)
         return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
+
+
+class _Launch:
+    """A blocking compose call run in a thread, so the wait engine can watch health meanwhile."""
+
+    def __init__(self, call: Callable[[], object]):
+        self.error: StagectlError | None = None
+        self._thread = threading.Thread(target=self._run, args=(call,), name="compose-up", daemon=True)
+        self._thread.start()
+
+    def _run(self, call: Callable[[], object]) -> None:
+        try:
+            call()
+        except StagectlError as exc:
+            self.error = exc
+
+    def finish(self, timeout: float) -> None:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self.error = UnhealthyError(f"docker compose up still running {timeout:.0f}s after every service was healthy")
 
 
 def engine_answers(client_call: Sequence[str] = ("docker",)) -> str | None:

@@ -125,7 +125,9 @@ def _env_for(name: str, svc: Service, dashboard_names: list[str], stack: Stack) 
         return [ref("POSTGRES_DB"), ref("POSTGRES_USER"), ref("POSTGRES_PASSWORD"), ref("POSTGRES_MAX_CONNECTIONS"),
                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}]
     if name == "redis":
-        return [ref(v) for v in ("REDIS_PASSWORD", "REDIS_APPENDONLY", "REDIS_MAXMEMORY", "REDIS_MAXMEMORY_POLICY")]
+        # redis-cli in the probes reads its password from REDISCLI_AUTH, never from argv.
+        return [ref(v) for v in ("REDIS_PASSWORD", "REDIS_APPENDONLY", "REDIS_MAXMEMORY", "REDIS_MAXMEMORY_POLICY")] + [
+            ref("REDIS_PASSWORD", as_name="REDISCLI_AUTH")]
     if name in ("s3", S3_INIT):
         port = stack.services["s3"].container_port
         host = "127.0.0.1" if name == "s3" else "s3"

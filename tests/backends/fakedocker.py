@@ -46,6 +46,9 @@ class FakeDocker:
         (self.root / "compose" / ".env.staging").write_text("POSTGRES_PASSWORD=\n")
         self.log, self.script_path, self.state = tmp / "argv.jsonl", tmp / "script.json", tmp / "state.json"
         monkeypatch.setenv("FAKE_DOCKER_LOG", str(self.log))
+        # The fake models an engine that runs the upstream images (the local-image mode is
+        # tested against the real engine in test_compose_engine.py).
+        monkeypatch.setenv("STAGECTL_COMPOSE_IMAGES", "upstream")
         monkeypatch.setenv("FAKE_DOCKER_SCRIPT", str(self.script_path))
         monkeypatch.setenv("FAKE_DOCKER_STATE", str(self.state))
         self.stack = make_stack()

@@ -153,4 +153,11 @@ def test_docker_compose_config_accepts_the_rendered_file():
 @needs_engine
 def test_real_preflight_passes(project, tmp_path):
     ctx = BackendContext(stack=project.stack, env=project.env, root=ROOT, state_dir=tmp_path)
-    assert ComposeBackend(ctx).preflight() == {}
+    backend = ComposeBackend(ctx)
+    skipped = backend.preflight()
+    # with upstream images every service has one; with the local builds, those without a local image
+    from stagectl.images import images_for_services
+    enabled = [n for n, s in project.stack.services.items() if s.enabled]
+    expected = set(enabled) - set(images_for_services(enabled)) if backend.images.mode == "local" else set()
+    assert set(skipped) == expected
+    assert backend.images.mode != "local" or expected == {"grafana"}

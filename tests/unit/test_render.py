@@ -137,10 +137,16 @@ def test_only_published_services_get_host_ports_on_loopback_and_the_frontend(com
 
 
 def test_redis_and_postgres_server_settings(compose):
-    redis_cmd = " ".join(compose["services"]["redis"]["command"])
+    redis = compose["services"]["redis"]
+    redis_cmd = " ".join(redis["command"])
     for flag in ("--appendonly ${REDIS_APPENDONLY", "--maxmemory ${REDIS_MAXMEMORY:", "--maxmemory-policy ${REDIS_MAXMEMORY_POLICY",
-                 "--requirepass ${REDIS_PASSWORD:?"):
+                 "printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis-auth.conf", "exec redis-server /tmp/redis-auth.conf"):
         assert flag in redis_cmd
+    # the password reaches redis-server and redis-cli through the environment, never argv
+    assert "${REDIS_PASSWORD" not in redis_cmd and "--requirepass" not in redis_cmd
+    assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    assert redis["environment"]["REDISCLI_AUTH"].startswith("${REDIS_PASSWORD:?")
+    assert "REDIS_PASSWORD" not in " ".join(redis["healthcheck"]["test"])
     assert "max_connections=${POSTGRES_MAX_CONNECTIONS:-" in " ".join(compose["services"]["postgres"]["command"])
 
 
