@@ -118,6 +118,7 @@ def _chat(server: StubServer, body: bytes) -> tuple[int, dict]:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return _error(400, "expected a JSON body with a messages list", "invalid_request_error")
+    server.count_completion()
     if server.mode == "bad_shape":     # valid JSON, wrong types: what a confused model answers
         content = json.dumps({"recommendations": 5, "items": {"sku": 1}})
     else:
@@ -132,7 +133,7 @@ def _chat(server: StubServer, body: bytes) -> tuple[int, dict]:
 
 
 def _health(server: StubServer, body: bytes) -> tuple[int, dict]:
-    return 200, {"status": "ok", "mode": server.mode, "calls": server.calls}
+    return 200, {"status": "ok", "mode": server.mode, "calls": server.calls, "completions": server.completions}
 
 
 def _set_mode(server: StubServer, body: bytes) -> tuple[int, dict]:
@@ -162,7 +163,8 @@ class StubServer(ThreadingHTTPServer):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         self.api_key, self.mode, self.slow_seconds = api_key, mode, slow_seconds
-        self.calls = 0
+        self.calls = 0          # every /v1 request (health probes of /v1/models included)
+        self.completions = 0    # chat completions answered (a retry shows here, a probe does not)
         self._calls_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -171,6 +173,10 @@ class StubServer(ThreadingHTTPServer):
     def count_call(self) -> None:
         with self._calls_lock:
             self.calls += 1
+
+    def count_completion(self) -> None:
+        with self._calls_lock:
+            self.completions += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -223,6 +229,7 @@ class _Handler(BaseHTTPRequestHandler):
             if server.mode == "error":
                 return *_error(500, "stub in error mode", "server_error"), {}
             if server.mode == "not_json" and path == "/v1/chat/completions":
+                server.count_completion()
                 return 200, _NotJson(), {}
             if server.mode == "slow":
                 time.sleep(server.slow_seconds)

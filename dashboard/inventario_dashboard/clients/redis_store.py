@@ -95,9 +95,10 @@ class RedisStore:
         return None if raw is None else json.loads(raw)
 
     # --- sessions ------------------------------------------------------------------------------
-    async def session_put(self, session_id: str, data: dict, ttl_s: int) -> None:
+    async def session_put(self, session_id: str, stored_json: str, ttl_s: int) -> None:
+        """Store a session already serialised by the caller (encoding is the request's business)."""
         await self.guard.call(lambda: self.client.set(f"inventario:session:{session_id}",
-                                                      json.dumps(data), ex=ttl_s))
+                                                      stored_json, ex=ttl_s))
 
     async def session_get(self, session_id: str) -> tuple[dict | None, int]:
         async def run():

@@ -13,7 +13,7 @@ from ..services import Services, get_services
 from .inventory import SKU_PATTERN
 
 router = APIRouter(dependencies=[Depends(feature("inventory_management"))])
-_MAX_QTY = 1_000_000_000
+MAX_QUANTITY = _MAX_QTY = 1_000_000_000   # a product's stock, well inside INTEGER
 _MAX_PRICE = 1_000_000_000
 
 

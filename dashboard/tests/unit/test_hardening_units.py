@@ -43,3 +43,31 @@ def test_trusted_proxies_setting_parses_a_list():
     assert load_settings().dashboard_trusted_proxies == []
     with pytest.raises(SettingsError, match="DASHBOARD_TRUSTED_PROXIES"):
         load_settings(dashboard_trusted_proxies="not-an-ip")
+
+
+def test_s3_input_errors_are_4xx_about_the_data_only():
+    from botocore.exceptions import ClientError, ParamValidationError
+
+    from inventario_dashboard.clients import input_errors
+
+    def client_error(status: int, code: str) -> ClientError:
+        return ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+    assert input_errors.s3(client_error(400, "InvalidArgument"))
+    assert input_errors.s3(ParamValidationError(report="Key is empty"))
+    for status, code in ((503, "SlowDown"), (500, "InternalError"), (403, "AccessDenied"),
+                         (404, "NoSuchBucket"), (429, "TooManyRequests")):
+        assert not input_errors.s3(client_error(status, code)), code
+    assert not input_errors.s3(ConnectionError("refused"))
+
+
+def test_database_and_redis_input_errors():
+    import psycopg
+    import redis.exceptions
+
+    from inventario_dashboard.clients import input_errors
+    assert input_errors.database(psycopg.DataError("PostgreSQL text fields cannot contain NUL (0x00) bytes"))
+    assert not input_errors.database(psycopg.OperationalError("connection refused"))
+    assert not input_errors.database(TimeoutError())
+    assert input_errors.redis_store(RecursionError()) and input_errors.redis_store(redis.exceptions.DataError())
+    assert not input_errors.redis_store(redis.exceptions.ConnectionError())
+    assert not input_errors.redis_store(redis.exceptions.TimeoutError())
