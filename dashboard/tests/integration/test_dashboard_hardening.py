@@ -221,3 +221,24 @@ def test_s3_client_side_errors_never_count(deps):
     assert len(refused) == 2 * (settings.s3_cb_failure_threshold + 1)
     breaker = services.breakers["s3"]
     assert (breaker.state.value, breaker.failure_count) == ("closed", 0)
+
+
+# --- 8. the rate limit cannot be switched off in staging --------------------------------------
+def test_staging_dashboard_refuses_to_start_without_rate_limit(deps):
+    import os
+    import subprocess
+    import sys
+
+    import dashboard_procs as dp
+    port = dp.free_port()
+    env = {**os.environ, **deps.env, "DASHBOARD_API_KEY": secrets.token_urlsafe(24),
+           "DASHBOARD_RATELIMIT_ENABLED": "false", "DASHBOARD_PORT": str(port)}
+    for argv, code in (([sys.executable, "-m", "inventario_dashboard"], 2),
+                       ([sys.executable, "-m", "uvicorn", "inventario_dashboard.app:create_app", "--factory",
+                         "--host", "127.0.0.1", "--port", str(port)], 1)):
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == code, (argv, done.returncode, done.stderr[-2000:])
+        assert "DASHBOARD_RATELIMIT_ENABLED=false is refused when ENVIRONMENT=staging" in done.stderr
+        assert deps.env["POSTGRES_PASSWORD"] not in done.stderr + done.stdout
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1)
