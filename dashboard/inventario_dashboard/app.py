@@ -162,7 +162,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DashboardMiddleware, metrics=services.metrics, security_headers=security_headers(s),
                        request_id_header=s.request_id_header, max_body_bytes=s.dashboard_max_body_bytes,
                        request_timeout_s=s.dashboard_request_timeout,
-                       authorize=lambda given: key_is_valid(services, given) if given else None)
+                       authorize=lambda given: key_is_valid(services, given) if given else None,
+                       fast_answers=health.fast_answers(services))
     if not s.dashboard_ratelimit_enabled:   # only outside staging/production (settings refuse it there)
         log.warning("DASHBOARD_RATELIMIT_ENABLED=false: /api/* is not rate limited")
     if not s.dashboard_api_key.get_secret_value():

@@ -45,12 +45,16 @@ class DashboardMiddleware:
 
     def __init__(self, app: ASGIApp, *, metrics: Metrics, security_headers: dict[str, str],
                  request_id_header: str, max_body_bytes: int, request_timeout_s: float,
-                 authorize: Callable[[str | None], bool | None] | None = None):
+                 authorize: Callable[[str | None], bool | None] | None = None,
+                 fast_answers: dict | None = None):
         self.app = app
         self.authorize = authorize   # presented key (or None) -> True valid / False wrong / None missing
         self.metrics = metrics
         self.security = [(k.lower().encode(), v.encode()) for k, v in security_headers.items()]
         self.rid_header = request_id_header
+        self.rid_name = self.rid_header_lower = request_id_header.lower().encode()
+        # path -> f(presented key or None) -> (status, JSON bytes) or None to let the app answer
+        self.fast_answers: dict[str, Callable[[str | None], tuple[int, bytes] | None]] = fast_answers or {}
         self.max_body = max_body_bytes
         self.timeout = request_timeout_s
 
@@ -59,22 +63,32 @@ class DashboardMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only the few headers this layer reads (a dict of all of them cost more than it saved).
+        request_id = length = api_key = authorization = None
+        rid_name = self.rid_name
+        for name, value in scope["headers"]:
+            if name == rid_name:
+                request_id = value
+            elif name == b"content-length":
+                length = value
+            elif name == b"x-api-key" and api_key is None:   # the first, as request.headers.get
+                api_key = value
+            elif name == b"authorization" and authorization is None:
+                authorization = value
         method = scope["method"]
         ctx = context.RequestContext(
-            request_id=_request_id(headers.get(self.rid_header.lower())),
+            request_id=_request_id(request_id),
             method=method if method in KNOWN_METHODS else OTHER_METHOD,
             client_ip=(scope.get("client") or ("", 0))[0])
         token = context.bind(ctx)
-        state = {"status": 500, "started": False}
+        state = {"status": 500, "started": False, "route": None}
+        security = [*self.security, (self.rid_header_lower, ctx.request_id.encode())]
 
         async def send_wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"], state["started"] = message["status"], True
                 extra = [(k.lower().encode(), v.encode()) for k, v in ctx.extra_headers.items()]
-                message = {**message, "headers": [*message.get("headers", []), *self.security,
-                                                  (self.rid_header.lower().encode(), ctx.request_id.encode()),
-                                                  *extra]}
+                message = {**message, "headers": [*message.get("headers", []), *security, *extra]}
             await send(message)
 
         received = 0
@@ -92,18 +106,29 @@ class DashboardMiddleware:
             if ctx.method == OTHER_METHOD:
                 await self._error(send_wrapped, state, 405, "method_not_allowed")
                 return
-            refusal = self._auth_refusal(scope["path"], method, headers)
+            path = scope["path"]
+            given = _presented_key(api_key, authorization)
+            refusal = self._auth_refusal(path, method, given)
             if refusal is not None:
                 await self._error(send_wrapped, state, 401, refusal, {"www-authenticate": "Bearer"})
                 return
-            length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.max_body:
+            fast = self.fast_answers.get(path) if method == "GET" else None
+            answer = fast(given) if fast is not None else None
+            if answer is not None:
+                # Health answers that need no key and no dependency call: served here, without
+                # routing and dependency solving (most of their cost), same bytes as the routes.
+                state["route"] = path
+                await _send_json(send_wrapped, *answer)
+                return
+            if length is not None and length.isdigit() and int(length) > self.max_body:
                 raise BodyTooLarge()
-            await asyncio.wait_for(self.app(scope, receive_limited, send_wrapped), self.timeout)
+            # asyncio.timeout, not wait_for: wait_for wraps the app in a new task per request
+            async with asyncio.timeout(self.timeout):
+                await self.app(scope, receive_limited, send_wrapped)
         except BodyTooLarge:
             await self._error(send_wrapped, state, 413, "payload_too_large",
                               max_body_bytes=self.max_body)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self._error(send_wrapped, state, 504, "request_timeout", timeout_s=self.timeout)
         except asyncio.CancelledError:
             if not state["started"]:
@@ -113,23 +138,18 @@ class DashboardMiddleware:
             error_log.exception("unhandled error")
             await self._error(send_wrapped, state, 500, "internal_error")
         finally:
-            route = getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
-            ctx.route = route
+            ctx.route = state["route"] or getattr(scope.get("route"), "path", None) or UNMATCHED_ROUTE
             self._record(ctx, state["status"], time.perf_counter() - started)
             context.unbind(token)
 
-    def _auth_refusal(self, path: str, method: str, headers: dict[str, str]) -> str | None:
+    def _auth_refusal(self, path: str, method: str, given: str | None) -> str | None:
         """The 401 code for a protected path without a valid key, else None. OPTIONS passes: a CORS
         preflight carries no key."""
         if self.authorize is None or method == "OPTIONS":
             return None
         if not (path.startswith(_PROTECTED_PREFIXES) or path in _PROTECTED_PATHS):
             return None
-        given = headers.get("x-api-key")
-        if not given:
-            scheme, _, token = headers.get("authorization", "").partition(" ")
-            given = token.strip() if scheme.lower() == "bearer" else None
-        valid = self.authorize(given or None)
+        valid = self.authorize(given)
         if valid is None:
             return "missing_api_key"
         return None if valid else "invalid_api_key"
@@ -157,11 +177,30 @@ class DashboardMiddleware:
             "status": status, "duration_ms": round(seconds * 1000, 2), "client_ip": ctx.client_ip})
 
 
-def _request_id(given: str | None) -> str:
+def _request_id(given: bytes | None) -> str:
     """Echo a sane client id (bounded, header-safe), otherwise generate one."""
-    if given and len(given) <= 128 and set(given) <= _SAFE_REQUEST_ID:
-        return given
+    if given and len(given) <= 128:
+        text = given.decode("latin-1")
+        if set(text) <= _SAFE_REQUEST_ID:
+            return text
     return uuid.uuid4().hex
+
+
+def _presented_key(api_key: bytes | None, authorization: bytes | None) -> str | None:
+    """The key from ``X-API-Key`` or ``Authorization: Bearer`` (as web.security.presented_key)."""
+    if api_key:
+        return api_key.decode("latin-1")
+    if authorization:
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() == "bearer":
+            return token.strip() or None
+    return None
+
+
+async def _send_json(send: Send, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def security_headers(settings) -> dict[str, str]:
