@@ -64,11 +64,16 @@ class TextFormatter(JsonFormatter):
 
 
 def configure_logging(level: str, fmt: str, secrets: list[str], log_file: str | None) -> None:
-    """Route the root, uvicorn and our loggers to stderr (and ``log_file``) in one format."""
+    """Route the root, uvicorn and our loggers to stderr (and ``log_file``) in one format; with a
+    ``log_file``, stderr gets WARNING and above only."""
     formatter: logging.Formatter = (TextFormatter if fmt.lower() == "text" else JsonFormatter)(secrets)
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if log_file:
         handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        # Every line is in LOG_FILE; stderr (which the launcher keeps in a file of its own)
+        # carries warnings and errors only. Writing each access line twice was a third of the
+        # CPU of a /health answer.
+        handlers[0].setLevel(logging.WARNING)
     for handler in handlers:
         handler.setFormatter(formatter)
         handler._inventario_dashboard = True   # so a second create_app replaces only ours

@@ -52,6 +52,7 @@ class DashboardMiddleware:
         self.metrics = metrics
         self.security = [(k.lower().encode(), v.encode()) for k, v in security_headers.items()]
         self.rid_header = request_id_header
+        self._children: dict[tuple, tuple] = {}
         self.rid_name = self.rid_header_lower = request_id_header.lower().encode()
         # path -> f(presented key or None) -> (status, JSON bytes) or None to let the app answer
         self.fast_answers: dict[str, Callable[[str | None], tuple[int, bytes] | None]] = fast_answers or {}
@@ -167,8 +168,14 @@ class DashboardMiddleware:
 
     def _record(self, ctx: context.RequestContext, status: int, seconds: float) -> None:
         m = self.metrics
-        m.requests.labels(ctx.method, ctx.route, str(status)).inc()
-        m.duration.labels(ctx.method, ctx.route).observe(seconds)
+        # labelled children looked up once per (method, route, status): bounded, as the labels are
+        key = (ctx.method, ctx.route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (m.requests.labels(ctx.method, ctx.route, str(status)),
+                                              m.duration.labels(ctx.method, ctx.route))
+        children[0].inc()
+        children[1].observe(seconds)
         if status >= 400:
             m.errors.labels(ctx.route, ctx.error_type or f"http_{status}").inc()
         level = logging.ERROR if status >= 500 else logging.INFO
