@@ -46,7 +46,18 @@ def fast_answers(services: Services) -> dict:
         return status, _json(data)
     return {"/health/live": lambda given: encoded(live_answer(services)),
             "/health/ready": lambda given: encoded(ready_answer(services)),
-            "/health": lambda given: None if given is not None else (200, _json(short_answer(services)))}
+            "/health": lambda given: _health_answer(services, given)}
+
+
+def _health_answer(services: Services, given: str | None) -> tuple[int, bytes] | None:
+    """/health: the short answer without a key, the full report with a valid one; a wrong key
+    falls through to the route (its 401). FastAPI's jsonable_encoder walked the full report for
+    ~0.3 ms per request; every value in it is already plain JSON."""
+    if given is None:
+        return 200, _json(short_answer(services))
+    if not key_is_valid(services, given):
+        return None
+    return 200, _json({**short_answer(services), **full_report(services)})
 
 
 @router.get("/health/live", include_in_schema=False)
