@@ -58,13 +58,28 @@ def soak_phase(project: Project, backend: str | None = None, *, duration_s: floa
     per_address = max(1, int(where.env.get("DASHBOARD_RATELIMIT_REQUESTS") or 100) - 5)
     result = asyncio.run(load.constant_rate(where.url, headers, load.mix(run_id), rate_rps=rate_rps,
                                             duration_s=duration_s, per_address=per_address))
+    rows = load.windows(result.samples, window_s, duration_s)
+    stable, rule = load.stability(rows[0]["p99_ms"], rows[-1]["p99_ms"], P99_FLOOR_MS)
+    if not stable and rows[0]["p99_ms"] is not None:
+        # A miss is measured once more, for one more window, and judged on that (as bench's
+        # confirm_miss): one neighbour's burst on a shared 2-core box can double one window's
+        # p99 (seen here: 30 → 100 ms in the last of four windows, p50 unchanged); a real creep
+        # misses twice.
+        extra = asyncio.run(load.constant_rate(where.url, headers, load.mix(run_id, "x"), rate_rps=rate_rps,
+                                               duration_s=window_s, per_address=per_address))
+        for sample in extra.samples:
+            sample.due_s += duration_s
+        result.samples.extend(extra.samples)
+        result.created.extend(extra.created)
+        again = load.windows(extra.samples, window_s, window_s)[0]
+        rows.append({**again, "t_s": round(duration_s, 3)})
+        stable, rule = load.stability(rows[0]["p99_ms"], again["p99_ms"], P99_FLOOR_MS)
+        rule += f" (one more window measured after a first miss: {rows[-2]['p99_ms']} ms)"
     end_use = resources.usage(pid) if pid else None
-    left = _remove(where.url, headers, [item, *(f"{item}-{i}" for i in result.created)])
+    left = _remove(where.url, headers, [item, *result.created])
     after = read_state(where.url, key)
 
-    rows = load.windows(result.samples, window_s, duration_s)
     errors = sum(1 for s in result.samples if s.error)
-    stable, rule = load.stability(rows[0]["p99_ms"], rows[-1]["p99_ms"], P99_FLOOR_MS)
     problems = state_problems(before, after)
     kinds = load.error_kinds(result.samples)
     checks = [

@@ -32,8 +32,9 @@ class Call:
     params: dict | None = None
 
 
-def mix(run_id: str) -> list[Call]:
-    """One cycle of the mix: 7 reads, 3 writes (the soak's own item, created first, is read and patched)."""
+def mix(run_id: str, batch: str = "") -> list[Call]:
+    """One cycle of the mix: 7 reads, 3 writes (the soak's own item, created first, is read and
+    patched). New items are named by `run_id`, `batch` and the request number."""
     item = f"/api/inventory/{SKU_PREFIX}{run_id}"
     reads = [
         Call("health", "GET", "/health", 200),
@@ -46,7 +47,7 @@ def mix(run_id: str) -> list[Call]:
     ]
     writes = [
         Call("inventory_create", "POST", "/api/inventory", 201, body=lambda i: {
-            "sku": f"{SKU_PREFIX}{run_id}-{i}", "name": "stagectl soak item", "category": "soak", "price": 1.0,
+            "sku": f"{SKU_PREFIX}{run_id}{batch}-{i}", "name": "stagectl soak item", "category": "soak", "price": 1.0,
             "quantity": 1}),
         Call("inventory_patch", "PATCH", item, 200, body=lambda i: {"quantity_delta": 1, "reason": "soak"}),
         Call("session_create", "POST", "/api/sessions", 201, body=lambda i: {"user": "soak", "data": {"i": i}, "ttl_s": 60}),
@@ -66,7 +67,7 @@ class Sample:
 class LoadResult:
     samples: list[Sample]
     wall_s: float
-    created: list[int]  # request numbers whose inventory_create succeeded
+    created: list[str]  # SKUs the successful inventory_create requests made
 
 
 async def constant_rate(base_url: str, headers: dict[str, str], calls: list[Call], *, rate_rps: float,
@@ -77,7 +78,7 @@ async def constant_rate(base_url: str, headers: dict[str, str], calls: list[Call
     for client in all_clients:
         pool.put_nowait(client)
     samples: list[Sample] = []
-    created: list[int] = []
+    created: list[str] = []
     total = int(rate_rps * duration_s)
     start = time.perf_counter()
 
@@ -94,8 +95,8 @@ async def constant_rate(base_url: str, headers: dict[str, str], calls: list[Call
             pool.put_nowait(client)
         latency = (time.perf_counter() - start - due) * 1000
         samples.append(Sample(due, None if error else latency, call.name, error))
-        if error is None and call.name == "inventory_create":
-            created.append(i)
+        if error is None and call.name == "inventory_create" and call.body:
+            created.append(call.body(i)["sku"])
 
     tasks = []
     try:
