@@ -1,6 +1,6 @@
 """`stagectl run`: the whole pipeline for CI, composed from the phases.
 
-render --check → validate → preflight → up → smoke → chaos → bench → down → report, on the
+render --check → validate → preflight → up → smoke → fuzz → chaos → bench → soak → down → report, on the
 lifecycle engine (stagectl/pipeline.py): a failed step aborts the rest, `down` and `report` always
 run, two-stage Ctrl-C, and the exit code of docs/exit-codes.md. Each step calls one phase's entry
 point, which returns the report's phase; nothing is mapped here.
@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from stagectl.report.model import (
         BenchPhase,
         ChaosPhase,
+        FuzzPhase,
         RenderCheckPhase,
         SmokePhase,
+        SoakPhase,
         TeardownPhase,
         UpPhase,
         ValidatePhase,
@@ -43,6 +45,9 @@ class RunOptions:
     teardown: str = "always"
     wait_timeout: float = 120.0
     bench_seconds: float = 5.0
+    fuzz_seconds: float = 45.0  # the fuzz phase's time limit (0: no fuzz)
+    fuzz_examples: int = 15
+    soak_seconds: float = 60.0  # 0: no soak
     out: Path = Path("reports")
     volumes: bool = False
 
@@ -126,6 +131,17 @@ class RunSteps:
 
         return smoke_phase(self.stack_project, backend=self.backend_name)
 
+    def fuzz(self, _ctx: Any) -> FuzzPhase:
+        from stagectl.fuzz import fuzz_phase
+
+        return fuzz_phase(self.stack_project, self.backend_name, max_examples=self.options.fuzz_examples,
+                          time_limit_s=self.options.fuzz_seconds)
+
+    def soak(self, _ctx: Any) -> SoakPhase:
+        from stagectl.soak import soak_phase
+
+        return soak_phase(self.stack_project, self.backend_name, duration_s=self.options.soak_seconds)
+
     def chaos(self, _ctx: Any) -> ChaosPhase:
         from stagectl.chaos import chaos_phase
 
@@ -154,12 +170,22 @@ class RunSteps:
         return phase
 
     def optional_steps(self) -> list[Step]:
-        """Chaos (unless --chaos off) and bench (unless --bench-seconds 0)."""
+        """Fuzz (unless --fuzz-seconds 0), chaos (unless --chaos off), bench (unless --bench-seconds 0),
+        soak (unless --soak-seconds 0).
+
+        Fuzz comes before chaos: chaos judges levels, and the fuzz ends by proving it left the stack
+        OPTIMAL with every breaker closed and no failure counted, and removes what it created. Its
+        requests come from fresh loopback addresses, so no rate-limit window of 127.0.0.1 is spent.
+        Soak comes last: it measures the dashboard's memory and descriptors after everything else."""
         extra = []
+        if self.options.fuzz_seconds > 0:
+            extra.append(Step("fuzz", self.fuzz))
         if self.options.chaos != "off":
             extra.append(Step("chaos", self.chaos))
         if self.options.bench_seconds > 0:
             extra.append(Step("bench", self.bench))
+        if self.options.soak_seconds > 0:
+            extra.append(Step("soak", self.soak))
         return extra
 
 

@@ -23,6 +23,9 @@ def register(app: typer.Typer) -> None:
         teardown: str = typer.Option("always", "--teardown", help="always | on-success | never."),
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=1.0, help="Seconds until every service must be healthy."),
         bench_seconds: float = typer.Option(5.0, "--bench-seconds", min=0.0, help="Time limit per bench endpoint (0 = skip bench)."),
+        fuzz_seconds: float = typer.Option(45.0, "--fuzz-seconds", min=0.0, help="Time limit of the fuzz phase (0 = skip fuzz)."),
+        fuzz_examples: int = typer.Option(15, "--fuzz-examples", min=1, help="Fuzz cases per operation and generation mode."),
+        soak_seconds: float = typer.Option(60.0, "--soak-seconds", min=0.0, help="Duration of the soak phase (0 = skip soak)."),
         out: Path = typer.Option(Path("reports"), "--out", help="Where report.json and its views go."),
         volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data at teardown."),
     ) -> int:
@@ -30,7 +33,9 @@ def register(app: typer.Typer) -> None:
         from stagectl.run import RunOptions, run_pipeline
 
         result, out_dir = run_pipeline(RunOptions(backend=backend, chaos=chaos, teardown=teardown, wait_timeout=wait_timeout,
-                                                  bench_seconds=bench_seconds, out=out, volumes=volumes))
+                                                  bench_seconds=bench_seconds, fuzz_seconds=fuzz_seconds,
+                                                  fuzz_examples=fuzz_examples, soak_seconds=soak_seconds, out=out,
+                                                  volumes=volumes))
         print_summary(result, out_dir)
         return result.exit_code
 

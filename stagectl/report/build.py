@@ -16,12 +16,14 @@ from stagectl.report.model import (
     STEP_TO_PHASE,
     BenchPhase,
     ChaosPhase,
+    FuzzPhase,
     Phase,
     Phases,
     RenderCheckPhase,
     Report,
     ServiceUp,
     SmokePhase,
+    SoakPhase,
     StepRecord,
     TeardownPhase,
     UpPhase,
@@ -31,7 +33,7 @@ from stagectl.results import CheckResult
 
 _PHASE_TYPES: dict[str, type[Phase]] = {
     "render_check": RenderCheckPhase, "validate": ValidatePhase, "up": UpPhase, "smoke": SmokePhase,
-    "chaos": ChaosPhase, "bench": BenchPhase, "teardown": TeardownPhase,
+    "fuzz": FuzzPhase, "chaos": ChaosPhase, "bench": BenchPhase, "soak": SoakPhase, "teardown": TeardownPhase,
 }
 
 
@@ -111,7 +113,7 @@ def report_from_pipeline(
 ) -> Report:
     """A Report from the lifecycle engine's step records (pipeline.StepRecord or compatible).
 
-    Steps named like a phase (render_check, validate, up, smoke, chaos, bench, teardown) fill that
+    Steps named like a phase (render_check, validate, up, smoke, fuzz, chaos, bench, soak, teardown) fill that
     phase; every step, phase or not (preflight, report), is listed in `steps`.
     """
     phases = {STEP_TO_PHASE[r.name]: p for r in records if (p := _phase_for(r)) is not None}

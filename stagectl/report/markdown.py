@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from stagectl.report import checklist
+from stagectl.report.loadviews import fuzz_markdown, soak_markdown
 from stagectl.report.model import Report
 from stagectl.report.store import mask_report
 from stagectl.results import CheckResult
@@ -128,7 +129,11 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
              {True: "ok", False: "wrong", None: None}[x.features_ok], _secs(x.time_to_degrade_s),
              _secs(x.time_to_recover_s), "yes" if x.restored else "NO", x.check.status) for x in ch.scenarios])
         out += [""]
-    if not any(p for p in (r.phases.up, r.phases.bench, r.phases.chaos)):
+    if r.phases.fuzz and r.phases.fuzz.requests:
+        out += fuzz_markdown(r.phases.fuzz, _table)
+    if r.phases.soak and r.phases.soak.requests:
+        out += soak_markdown(r.phases.soak, _table)
+    if not any(p for p in (r.phases.up, r.phases.bench, r.phases.chaos, r.phases.fuzz, r.phases.soak)):
         out += ["No measurements: up, bench and chaos did not run.", ""]
 
     out += ["## Checks by phase", ""]

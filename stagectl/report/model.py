@@ -19,7 +19,7 @@ from stagectl.results import CheckResult, summarize
 REPORT_VERSION: Literal[1] = 1
 Outcome = Literal["PASSED", "FAILED", "INTERRUPTED", "ERROR"]
 PhaseStatus = Literal["passed", "failed", "error", "aborted", "interrupted", "skipped"]
-PHASE_NAMES = ("render_check", "validate", "up", "smoke", "chaos", "bench", "teardown")
+PHASE_NAMES = ("render_check", "validate", "up", "smoke", "fuzz", "chaos", "bench", "soak", "teardown")
 # Pipeline step name → the phase it fills (the lifecycle calls teardown "down").
 STEP_TO_PHASE = {**{name: name for name in PHASE_NAMES}, "down": "teardown", "render": "render_check"}
 
@@ -76,6 +76,63 @@ class UpPhase(Phase):
 
 class SmokePhase(Phase):
     """The live smoke tests against the running stack."""
+
+
+class FuzzFailure(_Strict):
+    """One answer that broke a rule, with the exact request that caused it."""
+
+    method: str
+    path: str = Field(description="the route template, e.g. /api/inventory/{sku}")
+    url: str = Field(description="the URL as sent (query string percent-encoded)")
+    mode: str = Field(description="schemathesis generation mode: positive (valid input) or negative (invalid)")
+    status: int | None = Field(description="the answer's status; null when no answer came")
+    problems: list[str]
+    query: str | None = Field(None, description="the generated query parameters, as JSON")
+    body: str | None = Field(None, description="the generated body, as JSON")
+    curl: str = Field(description="the request as a curl command; the key is $DASHBOARD_API_KEY, never its value")
+
+
+class FuzzPhase(Phase):
+    """Property-based requests to every operation of the dashboard's OpenAPI document."""
+
+    tool: str = ""
+    requests: int = Field(0, description="requests sent")
+    per_route: dict[str, int] = Field(default_factory=dict, description='"METHOD /template" → requests sent')
+    statuses: dict[str, int] = Field(default_factory=dict, description="answer status (or transport error) → count")
+    failures: list[FuzzFailure] = Field(default_factory=list)
+    seed: int | None = Field(None, description="hypothesis seed: the same seed and budget generate the same cases")
+    max_examples: int | None = Field(None, description="cases per operation and generation mode, at most")
+    time_limit_s: float | None = None
+    level_after: str | None = Field(None, description="the dashboard's degradation level after the run")
+
+
+class SoakWindow(_Strict):
+    """One time window of the soak."""
+
+    t_s: float = Field(description="start, seconds since the soak started")
+    n: int
+    errors: int
+    p50_ms: float | None
+    p99_ms: float | None
+
+
+class SoakPhase(Phase):
+    """A bounded constant-rate load on a mix of read and write endpoints."""
+
+    rate_rps: float = Field(0.0, description="requests per second asked for")
+    achieved_rps: float | None = None
+    window_s: float = 0.0
+    requests: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = Field(default_factory=dict)
+    mix: dict[str, int] = Field(default_factory=dict, description="endpoint → requests sent")
+    windows: list[SoakWindow] = Field(default_factory=list)
+    stability_rule: str = ""
+    rss_start_mb: float | None = Field(None, description="dashboard resident memory at the start (with its children)")
+    rss_end_mb: float | None = None
+    fds_start: int | None = Field(None, description="dashboard open file descriptors at the start")
+    fds_end: int | None = None
+    resources_note: str | None = Field(None, description="why RSS and descriptors were not measured, when not")
 
 
 class ChaosScenario(_Strict):
@@ -155,8 +212,10 @@ class Phases(_Strict):
     validate_: ValidatePhase | None = Field(None, alias="validate")  # `validate` shadows a BaseModel attribute
     up: UpPhase | None = None
     smoke: SmokePhase | None = None
+    fuzz: FuzzPhase | None = None
     chaos: ChaosPhase | None = None
     bench: BenchPhase | None = None
+    soak: SoakPhase | None = None
     teardown: TeardownPhase | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True, serialize_by_alias=True)
