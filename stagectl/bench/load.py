@@ -109,6 +109,17 @@ class Request:
     params: dict | None = None
 
 
+def _is_loopback(url: str) -> bool:
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
 class RenewingClient:
     """One worker's HTTP client, moved to a fresh loopback source address every `per_address`
     requests: the dashboard rate-limits per API key + peer address, and the bench measures
@@ -124,11 +135,14 @@ class RenewingClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._used = 0
+        self.loopback = _is_loopback(self.base_url)
 
     async def _next_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._used >= self.per_address:
             await self.aclose()
-            connector = aiohttp.TCPConnector(local_addr=(fresh_loopback(), 0), limit=1)
+            # a fresh loopback source only where the target is on loopback (a remote one is not reachable from it)
+            local = (fresh_loopback(), 0) if self.loopback else None
+            connector = aiohttp.TCPConnector(local_addr=local, limit=1)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
             self._used = 0
         self._used += 1
