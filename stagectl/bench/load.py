@@ -26,7 +26,7 @@ import aiohttp
 import httpx
 
 from stagectl.errors import PreflightError
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, is_loopback_url
 from stagectl.process import stop_group
 
 
@@ -109,17 +109,6 @@ class Request:
     params: dict | None = None
 
 
-def _is_loopback(url: str) -> bool:
-    import ipaddress
-    from urllib.parse import urlsplit
-
-    host = urlsplit(url).hostname or ""
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"
-
-
 class RenewingClient:
     """One worker's HTTP client, moved to a fresh loopback source address every `per_address`
     requests: the dashboard rate-limits per API key + peer address, and the bench measures
@@ -135,7 +124,7 @@ class RenewingClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._used = 0
-        self.loopback = _is_loopback(self.base_url)
+        self.loopback = is_loopback_url(self.base_url)
 
     async def _next_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._used >= self.per_address:

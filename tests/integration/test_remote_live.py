@@ -106,3 +106,50 @@ def test_bench_url_measures_the_dashboard_and_reports_direct_targets_not_applica
     assert f"{_url(stack)} (a stack stagectl did not start)" in markdown
     assert f"{len(DIRECT_NEEDS)} not applicable" in markdown
     print(f"bench --url: {[(n, t['p95_ms']) for n, t in measured.items()]}")
+
+
+def test_smoke_url_with_a_wrong_key_fails(stack):  # noqa: F811
+    """Fault: the remote run passes although the key it was given is not the stack's."""
+    sets = [a for k, v in stack.overrides.items() for a in ("--set", f"{k}={v}")]
+    argv = [sys.executable, "-m", "stagectl", "--env-file", str(stack.env_file), *sets,
+            "smoke", "--url", _url(stack), "-k", "ApiKeys", "--json"]
+    env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(REPO), "STAGECTL_API_KEY": "not-the-stack-key-1234"}
+    done = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    doc = json.loads(done.stdout)
+    failed = {c["id"] for c in doc["checks"] if c["status"] == "fail"}
+    assert done.returncode == 1 and {"smoke.TestApiKeys.test_valid_x_api_key", "smoke.TestApiKeys.test_valid_bearer"} <= failed
+
+
+def _llm_mode(stack, mode: str) -> None:  # noqa: F811
+    import httpx
+
+    env = stack.project().env
+    response = httpx.post(env["OPENAI_BASE_URL"].rstrip("/").removesuffix("/v1") + "/_admin/mode", json={"mode": mode},
+                          headers={"Authorization": f"Bearer {env['OPENAI_API_KEY']}"}, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+def test_chaos_url_observes_the_baseline_and_reports_faults_not_applicable(stack):  # noqa: F811
+    from stagectl.chaos import select_scenarios
+
+    expected_na = {f"chaos.{s.name}" for s in select_scenarios("quick")}
+    report_file = stack.tmp / "remote-chaos" / "report.json"
+    done = _remote_cli(stack, "chaos", "--url", _url(stack), "--json", "--report", str(report_file), timeout=300)
+    doc = json.loads(done.stdout)
+    rows = {r["name"]: r for r in doc["scenarios"]}
+    assert done.returncode == 0, f"{rows.get('baseline')}\n{done.stderr[-2000:]}"
+    assert rows["baseline"]["status"] == "pass" and rows["baseline"]["observed_level"] == "OPTIMAL"
+    na = {f"chaos.{name}" for name, r in rows.items() if r["status"] == "skip" and r["detail"].startswith("not applicable: remote target")}
+    assert na == expected_na and set(rows) == {"baseline"} | {n.removeprefix("chaos.") for n in expected_na}
+    assert doc["summary"]["not_applicable"] == len(expected_na) and doc["summary"]["passed"] == 1
+    phase = json.loads(report_file.read_text())["phases"]["chaos"]
+    assert phase["status"] == "passed"
+
+    # Seeded fault (last: the stack must recover for nothing after it): the LLM fails, the baseline must too.
+    _llm_mode(stack, "error")
+    try:
+        broken = _remote_cli(stack, "chaos", "--url", _url(stack), "--json", timeout=300)
+    finally:
+        _llm_mode(stack, "normal")
+    baseline = next(r for r in json.loads(broken.stdout)["scenarios"] if r["name"] == "baseline")
+    assert broken.returncode == 1 and baseline["status"] == "fail" and "openai" in baseline["detail"], baseline
