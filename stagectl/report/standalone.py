@@ -40,6 +40,8 @@ def record_phase(path: Path, name: str, phase: Phase, *, project: str, backend: 
         report = Report(run_id=uuid.uuid4().hex[:12], project=project, backend=backend, target=target,
                         started_at=phase.started_at or now, finished_at=None, outcome="PASSED", exit_code=0,
                         stagectl_version=stagectl.__version__, python_version=platform.python_version())
+    if phase.duration_s is None and phase.started_at is not None:  # a command's phase: its wall time
+        phase = phase.model_copy(update={"duration_s": round((now - phase.started_at).total_seconds(), 3)})
     phases = {n: p for n, p in report.phases.items()} | {name: phase}
     step = StepRecord(name=name, status=phase.status, reason=phase.reason, duration_s=phase.duration_s or 0.0)
     steps = [s for s in report.steps if s.name != name] + [step]
