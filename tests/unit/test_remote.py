@@ -4,6 +4,7 @@ tests/integration/test_remote_live.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import socket
@@ -24,7 +25,7 @@ KEY = "remote-key-8f7e6d5c4b3a"
 
 def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
-        cli.main(list(argv), application=cli.build_app(("smoke", "bench")))
+        cli.main(list(argv), application=cli.build_app(("smoke", "bench", "chaos")))
     out, err = capsys.readouterr()
     return int(info.value.code), out, err
 
@@ -69,7 +70,7 @@ def test_nothing_listening_is_a_preflight_error_naming_the_url():
         require_reachable(remote_target(url, environ={"STAGECTL_API_KEY": KEY}), timeout_s=3)
 
 
-@pytest.mark.parametrize("command", ["smoke", "bench"])
+@pytest.mark.parametrize("command", ["smoke", "bench", "chaos"])
 def test_cli_against_a_stopped_stack_exits_4_naming_the_url(project, capsys, monkeypatch, command):  # noqa: F811
     monkeypatch.setenv("STAGECTL_API_KEY", KEY)
     url = f"http://127.0.0.1:{_free_port()}"
@@ -128,3 +129,24 @@ def test_report_views_name_the_target_and_count_not_applicable(tmp_path):
     html = render_html(report)
     assert "<strong>https://stage.example.com</strong>" in html and "1 not applicable" in html
     assert os.path.exists(path)
+
+
+def test_chaos_scenarios_needing_faults_are_not_applicable_and_the_baseline_decides():
+    from stagectl.chaos import select_scenarios
+    from stagectl.chaos.remote import not_applicable_scenario
+    from stagectl.chaos.runner import ChaosRun, ScenarioResult
+    from stagectl.chaos.scenarios import LevelTable
+    from stagectl.config.loader import load_project
+    from tests.unit.fixtures_checks.helpers import FIXTURE
+
+    table = LevelTable.from_env(load_project(FIXTURE, use_process_env=False, allow_example=True).env)
+    scenarios = select_scenarios("quick")
+    skipped = [not_applicable_scenario(s, table) for s in scenarios]
+    baseline = ScenarioResult("baseline", [], {}, "OPTIMAL", 100.0, status="pass", restored=True)
+    run = ChaosRun([baseline, *skipped], [], 1.0, 1.0, final_healthy=True)
+    assert run.ok and run.to_dict()["summary"]["not_applicable"] == len(scenarios)
+    checks = run.check_results()
+    assert summarize(checks)["not_applicable"] == len(scenarios) and summarize(checks)["skipped"] == 0
+    assert all("service-level fault" in c.message for c in checks if c.not_applicable)
+    broken = ChaosRun([dataclasses.replace(baseline, status="fail"), *skipped], [], 1.0, 1.0, final_healthy=False)
+    assert not broken.ok
