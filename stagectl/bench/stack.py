@@ -142,8 +142,8 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
     headers = {"X-API-Key": api_key}
     common: dict[str, Any] = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s,
                                   per_address=per_address)
-    with ceiling_server() as url:
-        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", url, Request("GET", "/"), headers={}, **common))
+    with ceiling_server() as ceiling_url:
+        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", ceiling_url, Request("GET", "/"), headers={}, **common))
     results = [judge(ceiling)]
     write_ids: list[str] = []
 
@@ -159,7 +159,7 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         measure_target = functools.partial(measure_http, name, request, var)
         results.append(confirm_miss(measure_target(), measure_target))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
-    if url is None:
+    if url is None:  # a stack stagectl started: its services' own ports are here
         results += _measure_direct(env, ports, run_id, direct_count, time_limit_s)
         skipped = []
     else:
