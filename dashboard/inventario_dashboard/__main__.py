@@ -18,7 +18,10 @@ def main() -> int:
         return 2
     uvicorn.run("inventario_dashboard.app:create_app", factory=True, host=settings.dashboard_host,
                 port=settings.dashboard_port, workers=settings.dashboard_workers,
-                timeout_graceful_shutdown=5, access_log=False)
+                timeout_graceful_shutdown=5, access_log=False,
+                # The app decides whom X-Forwarded-For may name (DASHBOARD_TRUSTED_PROXIES);
+                # uvicorn's own rewrite trusts 127.0.0.1 by default.
+                proxy_headers=False)
     return 0
 
 

@@ -17,9 +17,10 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 
 from . import __version__
-from .clients.guard import Guard, ServiceCallFailed
+from .clients import input_errors
+from .clients.guard import ClientInputError, Guard, ServiceCallFailed
 from .clients.llm import Llm
-from .clients.postgres import Database
+from .clients.postgres import Database, DomainError
 from .clients.redis_store import RedisStore
 from .clients.s3 import ObjectStore
 from .logging_setup import configure_logging
@@ -34,7 +35,7 @@ from .settings import Settings, load_settings
 from .snapshot import snapshot_loop
 from .web import errors
 from .web.middleware import DashboardMiddleware, security_headers
-from .web.security import LocalLimiter, rate_limit, retry_after_s, service_failure_response_fields
+from .web.security import LocalLimiter, key_is_valid, rate_limit, retry_after_s, service_failure_response_fields
 
 log = logging.getLogger("inventario_dashboard.app")
 
@@ -57,8 +58,12 @@ def build_services(s: Settings) -> Services:
         if manager is not None:
             manager.report_failure(service)
 
+    is_input_error = {"database": input_errors.database, "redis": input_errors.redis_store,
+                      "s3": input_errors.s3, "openai": input_errors.llm}
+
     def guard(name: str) -> Guard:
-        return Guard(name, breakers[name], report_failure, retry_attempts=s.http_retry_attempts)
+        return Guard(name, breakers[name], report_failure, retry_attempts=s.http_retry_attempts,
+                     is_input_error=is_input_error[name])
 
     db, redis = Database(s, guard("database")), RedisStore(s, guard("redis"))
     s3, llm = ObjectStore(s, guard("s3")), Llm(s, guard("openai"))
@@ -69,7 +74,8 @@ def build_services(s: Settings) -> Services:
     metrics.init_labels(SERVICES, FEATURES)
     manager.add_listener(lambda m: metrics.observe_manager(m, breakers))
     return Services(settings=s, metrics=metrics, breakers=breakers, manager=manager, db=db,
-                    redis=redis, s3=s3, llm=llm, local_limiter=LocalLimiter())
+                    redis=redis, s3=s3, llm=llm, local_limiter=LocalLimiter(),
+                    trusted_proxies=frozenset(s.dashboard_trusted_proxies))
 
 
 _prebuilt: list[FastAPI] = []
@@ -119,8 +125,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="inventario-retail Dashboard API", version=s.app_version or __version__,
                   lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, debug=s.debug)
+    # No trailing-slash redirects: Starlette builds them as absolute URLs from the Host header,
+    # so "GET /metrics/" with "Host: evil.example" answered a 307 to evil.example.
+    app.router.redirect_slashes = False
     app.state.services = services
     errors.install_handlers(app)
+
+    @app.exception_handler(ClientInputError)
+    async def _input_refused(_: Request, exc: ClientInputError):
+        # The request's data, not the dependency: a 4xx, and no breaker counted it.
+        return errors.error_response(422, "invalid_input", service=exc.service,
+                                     detail="the request's data was refused by the " + exc.service)
+
+    @app.exception_handler(DomainError)
+    async def _domain_error(_: Request, exc: DomainError):
+        # A constraint or range error a route did not map itself: still the request's data.
+        return errors.error_response(422, "invalid_input", service="database", detail=exc.detail)
 
     @app.exception_handler(ServiceCallFailed)
     async def _dependency_failed(_: Request, exc: ServiceCallFailed):
@@ -140,8 +160,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                            allow_headers=["X-API-Key", "Authorization", "Content-Type", s.request_id_header])
     app.add_middleware(DashboardMiddleware, metrics=services.metrics, security_headers=security_headers(s),
                        request_id_header=s.request_id_header, max_body_bytes=s.dashboard_max_body_bytes,
-                       request_timeout_s=s.dashboard_request_timeout)
-    if not s.dashboard_ratelimit_enabled:
+                       request_timeout_s=s.dashboard_request_timeout,
+                       authorize=lambda given: key_is_valid(services, given) if given else None,
+                       fast_answers=health.fast_answers(services),
+                       route_templates=lambda: app.openapi()["paths"])
+    if not s.dashboard_ratelimit_enabled:   # only outside staging/production (settings refuse it there)
         log.warning("DASHBOARD_RATELIMIT_ENABLED=false: /api/* is not rate limited")
     if not s.dashboard_api_key.get_secret_value():
         log.warning("DASHBOARD_API_KEY is empty: every authenticated endpoint answers 401")

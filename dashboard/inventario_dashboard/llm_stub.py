@@ -2,7 +2,8 @@
 
 Run: ``python -m inventario_dashboard.llm_stub --host 127.0.0.1 --port 8090``.
 Endpoints: ``GET /v1/models``, ``POST /v1/chat/completions``, ``GET /health`` and
-``POST /_admin/mode {"mode": "normal"|"error"|"slow"|"hang"}`` for chaos tests. The initial mode
+``POST /_admin/mode {"mode": "normal"|"error"|"slow"|"hang"|"bad_shape"|"not_json"}`` for chaos and
+hardening tests (``bad_shape``: JSON of the wrong types; ``not_json``: a 200 whose body is not JSON). The initial mode
 comes from ``LLM_STUB_MODE``; the delay of "slow" from ``LLM_STUB_SLOW_SECONDS`` (default 3).
 When ``OPENAI_API_KEY`` is set every /v1 and /_admin request needs ``Authorization: Bearer <key>``.
 
@@ -31,10 +32,30 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
-MODES = ("normal", "error", "slow", "hang")
+MODES = ("normal", "error", "slow", "hang", "bad_shape", "not_json")
 MODELS = ("gpt-4o-mini", "gpt-4o", "stub-model")
-_LINE = re.compile(r"^\s*(?P<qty>\d+)\s*[xX×]\s*(?P<sku>[A-Za-z0-9_.-]+)(?P<desc>[^@]*?)"
-                   r"(?:@\s*(?P<price>\d+(?:\.\d+)?))?\s*$")
+# An invoice line is "<qty> x <sku> [description] [@ <price>]". Parsed in two linear steps (a head
+# regex whose parts cannot overlap, then str.partition at the first "@"): the one regex with a
+# lazy description before an optional price backtracked quadratically (~10 s on 20 kB of text).
+_HEAD = re.compile(r"\s*(?P<qty>\d++)\s*+[xX×]\s*+(?P<sku>[A-Za-z0-9_.-]++)")
+_PRICE = re.compile(r"\s*+(?P<price>\d++(?:\.\d++)?+)\s*+")
+# Numbers beyond these are not an invoice line (and int() refuses >4300 digits with a ValueError).
+_MAX_QTY_DIGITS, _MAX_PRICE_DIGITS = 12, 15
+
+
+def _parse_line(line: str) -> dict | None:
+    head = _HEAD.match(line)
+    if head is None or len(head["qty"]) > _MAX_QTY_DIGITS:
+        return None
+    desc, at, rest = line[head.end():].partition("@")
+    price = None
+    if at:
+        found = _PRICE.fullmatch(rest)
+        if found is None or len(found["price"]) > _MAX_PRICE_DIGITS:
+            return None
+        price = float(found["price"])
+    return {"sku": head["sku"], "quantity": int(head["qty"]), "description": desc.strip().strip(" -:"),
+            "unit_price": price}
 
 
 def _restock(payload: dict) -> dict:
@@ -51,11 +72,9 @@ def _restock(payload: dict) -> dict:
 def _invoice(payload: dict) -> dict:
     items = []
     for line in str(payload.get("text", "")).splitlines():
-        m = _LINE.match(line)
-        if m:
-            items.append({"sku": m["sku"], "quantity": int(m["qty"]),
-                          "description": m["desc"].strip(" -:"),
-                          "unit_price": float(m["price"]) if m["price"] else None})
+        item = _parse_line(line)
+        if item is not None:
+            items.append(item)
     return {"items": items}
 
 
@@ -76,6 +95,11 @@ def _answer(messages: list[dict]) -> str:
     return json.dumps({"echo": str(user)[:200], "digest": digest})
 
 
+class _NotJson:
+    """Mode "not_json": a 200 labelled application/json whose body is not JSON."""
+    body = b"<html>upstream proxy error</html>"
+
+
 def _error(status: int, message: str, code: str) -> tuple[int, dict]:
     return status, {"error": {"message": message, "type": code, "code": code}}
 
@@ -94,7 +118,11 @@ def _chat(server: StubServer, body: bytes) -> tuple[int, dict]:
             raise TypeError
     except (ValueError, KeyError, TypeError):
         return _error(400, "expected a JSON body with a messages list", "invalid_request_error")
-    content = _answer(messages)
+    server.count_completion()
+    if server.mode == "bad_shape":     # valid JSON, wrong types: what a confused model answers
+        content = json.dumps({"recommendations": 5, "items": {"sku": 1}})
+    else:
+        content = _answer(messages)
     rid = hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:24]
     return 200, {"id": f"chatcmpl-{rid}", "object": "chat.completion", "created": 0, "model": model,
                  "choices": [{"index": 0, "finish_reason": "stop",
@@ -105,7 +133,7 @@ def _chat(server: StubServer, body: bytes) -> tuple[int, dict]:
 
 
 def _health(server: StubServer, body: bytes) -> tuple[int, dict]:
-    return 200, {"status": "ok", "mode": server.mode, "calls": server.calls}
+    return 200, {"status": "ok", "mode": server.mode, "calls": server.calls, "completions": server.completions}
 
 
 def _set_mode(server: StubServer, body: bytes) -> tuple[int, dict]:
@@ -135,7 +163,8 @@ class StubServer(ThreadingHTTPServer):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
         self.api_key, self.mode, self.slow_seconds = api_key, mode, slow_seconds
-        self.calls = 0
+        self.calls = 0          # every /v1 request (health probes of /v1/models included)
+        self.completions = 0    # chat completions answered (a retry shows here, a probe does not)
         self._calls_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -144,6 +173,10 @@ class StubServer(ThreadingHTTPServer):
     def count_call(self) -> None:
         with self._calls_lock:
             self.calls += 1
+
+    def count_completion(self) -> None:
+        with self._calls_lock:
+            self.completions += 1
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -175,7 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload, headers = self._route(path, query, body)
             if status is None:
                 return
-            data = b"" if payload is None else json.dumps(
+            data = b"" if payload is None else payload.body if isinstance(payload, _NotJson) else json.dumps(
                 payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
         except Exception:              # what FastAPI's ServerErrorMiddleware answered; uvicorn then closed
             import traceback  # only on this path: it costs start-up import time
@@ -184,7 +217,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(status, data, "application/json" if payload is not None else None, headers)
 
-    def _route(self, path: str, query: str, body: bytes) -> tuple[int | None, dict | None, dict]:
+    def _route(self, path: str, query: str, body: bytes) -> tuple[int | None, dict | _NotJson | None, dict]:
         server = self.server
         if server.api_key and path != "/health":
             header = self.headers.get("authorization", "")
@@ -195,6 +228,9 @@ class _Handler(BaseHTTPRequestHandler):
             server.count_call()
             if server.mode == "error":
                 return *_error(500, "stub in error mode", "server_error"), {}
+            if server.mode == "not_json" and path == "/v1/chat/completions":
+                server.count_completion()
+                return 200, _NotJson(), {}
             if server.mode == "slow":
                 time.sleep(server.slow_seconds)
             elif server.mode == "hang":
@@ -204,7 +240,8 @@ class _Handler(BaseHTTPRequestHandler):
         if methods is None:
             other = path[:-1] if path.endswith("/") else path + "/"
             if path != "/" and other in _ROUTES:   # Starlette's redirect_slashes
-                location = f"http://{self.headers.get('host', '')}{other}" + (f"?{query}" if query else "")
+                # relative: an absolute URL built from the Host header redirects to any host
+                location = other + (f"?{query}" if query else "")
                 return 307, None, {"location": location}
             return 404, {"detail": "Not Found"}, {}
         handler = methods.get(self.command)

@@ -33,6 +33,7 @@ class Services:
     open_streams: int = 0      # SSE streams holding a Redis pub/sub connection right now
     cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use
     background: list = field(default_factory=list)
+    trusted_proxies: frozenset = frozenset()   # DASHBOARD_TRUSTED_PROXIES: may set X-Forwarded-For
 
     def fallback(self, service: str) -> None:
         """Count one request served by a fallback path because ``service`` was unavailable."""

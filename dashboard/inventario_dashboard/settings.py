@@ -9,6 +9,7 @@ S3_PORT, S3_CORS_ORIGINS, REDIS_MAXMEMORY*, ...) are deliberately not fields her
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -56,6 +57,8 @@ class Settings(BaseSettings):
     dashboard_workers: PosInt = 1
     dashboard_request_timeout: PosFloat = 30.0
     dashboard_max_body_bytes: PosInt = 1_048_576
+    # Width x height an uploaded image may have; checked from its header before decoding.
+    dashboard_max_image_pixels: PosInt = 16_000_000
     # --- database
     postgres_host: str = "127.0.0.1"
     postgres_port: Port = 5433
@@ -126,6 +129,8 @@ class Settings(BaseSettings):
     dashboard_hsts_max_age: Annotated[int, Field(ge=0)] = 63_072_000
     dashboard_csp: str = "default-src 'none'; frame-ancestors 'none'"
     dashboard_cors_origins: Annotated[list[str], NoDecode] = []
+    # Proxy addresses whose X-Forwarded-For is believed (empty: the TCP peer is the client).
+    dashboard_trusted_proxies: Annotated[list[str], NoDecode] = []
     # --- monitoring, outbound calls, paging
     metrics_enabled: bool = True
     http_retry_attempts: PosInt = 3
@@ -158,12 +163,22 @@ class Settings(BaseSettings):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
 
-    @field_validator("dashboard_cors_origins", mode="before")
+    @field_validator("dashboard_cors_origins", "dashboard_trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @field_validator("dashboard_trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, proxies: list[str]) -> list[str]:
+        for proxy in proxies:
+            try:
+                ipaddress.ip_address(proxy)
+            except ValueError:
+                raise ValueError("must be a comma-separated list of IP addresses") from None
+        return proxies
 
     @field_validator("service_weights", mode="before")
     @classmethod
@@ -207,6 +222,11 @@ class Settings(BaseSettings):
             if key == EXAMPLE_API_KEY:
                 raise ValueError(
                     f"DASHBOARD_API_KEY still holds the example value; set a real key for ENVIRONMENT={self.environment}"
+                )
+            if not self.dashboard_ratelimit_enabled:
+                raise ValueError(
+                    f"DASHBOARD_RATELIMIT_ENABLED=false is refused when ENVIRONMENT={self.environment}: "
+                    "the rate limit is part of the API's protection (set it to true)"
                 )
         return self
 

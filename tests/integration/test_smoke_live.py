@@ -168,7 +168,9 @@ class VariantDashboard:
 OPEN_METRICS_APP = "tests.integration.smoke_open_metrics_app:create_app"
 # variant id → (dashboard changes, replacement app, -k selection, the failures it must cause exactly)
 VARIANTS = {
-    "ratelimit-off": ({"DASHBOARD_RATELIMIT_ENABLED": "false"}, None, "RateLimiting or ApiKeys",
+    # staging refuses a switched-off limit (the dashboard's own tests); a development build may run
+    # without one, and smoke must still catch it
+    "ratelimit-off": ({"ENVIRONMENT": "development", "DASHBOARD_RATELIMIT_ENABLED": "false"}, None, "RateLimiting or ApiKeys",
                       {"smoke.TestRateLimiting.test_limit_plus_one_is_429", "smoke.TestRateLimiting.test_headers_count_down",
                        "smoke.TestRateLimiting.test_passes_again_after_window"}),
     "hsts-off": ({"DASHBOARD_ENABLE_HSTS": "false"}, None, "SecurityHeaders or ApiKeys",

@@ -27,24 +27,46 @@ class ServiceCallFailed(Exception):
         self.service, self.reason, self.retry_after_s = service, reason, retry_after_s
 
 
+class ClientInputError(Exception):
+    """The dependency refused the request's data (or it could not be encoded for it): a 4xx for
+    the client, never counted by the breaker and never retried."""
+
+    def __init__(self, service: str, reason: str):
+        super().__init__(f"{service}: {reason}")
+        self.service, self.reason = service, reason
+
+
+def _never(_: BaseException) -> bool:
+    return False
+
+
 class Guard:
-    """Runs calls of one service through its breaker and reports failures."""
+    """Runs calls of one service through its breaker and reports failures.
+
+    ``is_input_error(exc)`` names the exceptions the request's data caused (see input_errors):
+    they become ClientInputError, and the breaker judges nothing."""
 
     def __init__(self, service: str, breaker: CircuitBreaker, report_failure: Callable[[str], None],
-                 retry_attempts: int = 1):
+                 retry_attempts: int = 1, is_input_error: Callable[[BaseException], bool] = _never):
         self.service = service
         self.breaker = breaker
         self._report_failure = report_failure
         self._attempts = max(1, retry_attempts)
+        self._is_input_error = is_input_error
 
     async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """One attempt through the breaker; raises ServiceCallFailed on failure or open breaker."""
+        """One attempt through the breaker; raises ServiceCallFailed on failure or open breaker,
+        ClientInputError when the request's data was refused."""
         try:
-            return await self.breaker.call(fn)
+            return await self.breaker.call(fn, neutral=self._is_input_error)
         except CircuitOpenError as exc:
             raise ServiceCallFailed(self.service, "circuit_open",
                                     getattr(exc, "retry_after_s", None) or 1.0) from exc
-        except Exception as exc:   # any failure of the dependency (network, protocol, timeout)
+        except Exception as exc:
+            if self._is_input_error(exc):
+                log.info("%s refused the request's data: %s", self.service, type(exc).__name__)
+                raise ClientInputError(self.service, type(exc).__name__) from exc
+            # any failure of the dependency (network, protocol, timeout)
             log.warning("%s call failed: %s", self.service, type(exc).__name__)
             self._report_failure(self.service)
             raise ServiceCallFailed(self.service, type(exc).__name__) from exc
@@ -55,7 +77,7 @@ class Guard:
             async for attempt in AsyncRetrying(
                     stop=stop_after_attempt(self._attempts),
                     wait=wait_exponential(multiplier=0.05, max=0.5),
-                    retry=retry_if_not_exception_type(_NoRetry), reraise=True):
+                    retry=retry_if_not_exception_type((_NoRetry, ClientInputError)), reraise=True):
                 with attempt:
                     return await self._call_final_if_open(fn)
         except _NoRetry as stop:

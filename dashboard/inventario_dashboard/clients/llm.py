@@ -26,6 +26,15 @@ class LlmBadOutput(Exception):
     """The model answered, but not with the JSON the task asked for."""
 
 
+class _Unreadable:
+    def __init__(self, reason: str):
+        self.reason = reason
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")   # NaN/Infinity: no JSON answer can carry them on
+
+
 class LlmProbeFailed(Exception):
     """The model server answered the health probe, but not with a model list."""
 
@@ -133,18 +142,27 @@ class Llm:
         """Ask the model for a JSON object for ``task``; raises LlmBadOutput on anything else."""
         client = await self._ready_client()   # outside the breaker: a slow import is no LLM failure
 
+        from openai import APIResponseValidationError  # loaded already: _ready_client imported it
+
         async def run():
-            return await client.chat.completions.create(
-                model=self.model, temperature=0,
-                response_format={"type": "json_object"},
-                messages=[{"role": "system", "content": f"TASK: {task}\n{instructions}"},
-                          {"role": "user", "content": json.dumps(payload)}])
+            try:
+                return await client.chat.completions.create(
+                    model=self.model, temperature=0,
+                    response_format={"type": "json_object"},
+                    messages=[{"role": "system", "content": f"TASK: {task}\n{instructions}"},
+                              {"role": "user", "content": json.dumps(payload)}])
+            except (ValueError, APIResponseValidationError) as exc:
+                # The server answered, with a body that is no completion: a 502 for this request,
+                # not retried (the same prompt gets the same answer) and no outage for the breaker.
+                return _Unreadable(type(exc).__name__)
         # Completions of a read-only task are idempotent, so they may be retried.
         response = await self.guard.read(run)
+        if isinstance(response, _Unreadable):
+            raise LlmBadOutput(f"model answer is not a completion: {response.reason}")
         try:
             content = response.choices[0].message.content or ""
-            data = json.loads(content)
-        except (IndexError, AttributeError, ValueError) as exc:
+            data = json.loads(content, parse_constant=_reject_constant)
+        except (IndexError, AttributeError, TypeError, ValueError) as exc:
             raise LlmBadOutput(f"model output is not JSON: {type(exc).__name__}") from exc
         if not isinstance(data, dict):
             raise LlmBadOutput("model output is not a JSON object")

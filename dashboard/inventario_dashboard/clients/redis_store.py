@@ -30,6 +30,9 @@ class RedisStore:
             socket_timeout=float(settings.redis_socket_timeout),
             socket_connect_timeout=float(settings.redis_socket_timeout),
             decode_responses=True)
+        # EVALSHA of scripts loaded once (redis-py reloads them after a NOSCRIPT, e.g. a restart)
+        self._lookup = self.client.register_script(self._LOOKUP)
+        self._rate = self.client.register_script(self._RATE)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -49,8 +52,7 @@ class RedisStore:
     async def cache_lookup(self, kind: str, suffix: str) -> tuple[str, str | None]:
         """(versioned key, cached JSON text or None)."""
         async def run():
-            return await self.client.eval(self._LOOKUP, 1, CACHE_VERSION_KEY, "inventario:cache:",
-                                          f":{kind}:{suffix}")
+            return await self._lookup(keys=[CACHE_VERSION_KEY], args=["inventario:cache:", f":{kind}:{suffix}"])
         key, raw = await self.guard.read(run)
         return key, (raw or None)
 
@@ -94,9 +96,10 @@ class RedisStore:
         return None if raw is None else json.loads(raw)
 
     # --- sessions ------------------------------------------------------------------------------
-    async def session_put(self, session_id: str, data: dict, ttl_s: int) -> None:
+    async def session_put(self, session_id: str, stored_json: str, ttl_s: int) -> None:
+        """Store a session already serialised by the caller (encoding is the request's business)."""
         await self.guard.call(lambda: self.client.set(f"inventario:session:{session_id}",
-                                                      json.dumps(data), ex=ttl_s))
+                                                      stored_json, ex=ttl_s))
 
     async def session_get(self, session_id: str) -> tuple[dict | None, int]:
         async def run():
@@ -111,14 +114,16 @@ class RedisStore:
         return bool(await self.guard.call(lambda: self.client.delete(f"inventario:session:{session_id}")))
 
     # --- rate limiting -------------------------------------------------------------------------
+    # INCR and a first EXPIRE in one script: one command per request instead of a MULTI/EXEC
+    # pipeline of four (the pipeline's bookkeeping in redis-py cost more CPU than the round trip).
+    _RATE = ("local n = redis.call('INCR', KEYS[1]) "
+             "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+             "return n")
+
     async def rate_hit(self, bucket: str, window_s: int) -> int:
         """Count one request in a fixed window shared by all workers; returns the count so far."""
         async def run():
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.incr(bucket)
-                pipe.expire(bucket, window_s + 1, nx=True)
-                count, _ = await pipe.execute()
-                return int(count)
+            return int(await self._rate(keys=[bucket], args=[window_s + 1]))
         return await self.guard.call(run)
 
     # --- events --------------------------------------------------------------------------------

@@ -104,8 +104,13 @@ class CircuitBreaker:
             "half_open_max_calls": self.half_open_max_calls,
         }
 
-    async def call(self, fn: Callable[[], Awaitable[T] | T]) -> T:
-        """Run `fn()` (awaiting its result when awaitable) through the breaker."""
+    async def call(self, fn: Callable[[], Awaitable[T] | T],
+                   neutral: Callable[[BaseException], bool] | None = None) -> T:
+        """Run `fn()` (awaiting its result when awaitable) through the breaker.
+
+        An exception for which `neutral(exc)` is true is judged like a cancellation: neither a
+        failure nor a success (the request's own data was refused; the dependency said nothing
+        about its health, and a half-open trial must not close the circuit on it)."""
         generation, trial = self._admit()
         try:
             result = fn()
@@ -114,12 +119,14 @@ class CircuitBreaker:
         except self._excluded:
             self._record(generation, trial, ok=True)
             raise
-        except Exception:
-            self._record(generation, trial, ok=False)
+        except Exception as exc:
+            if neutral is not None and neutral(exc):
+                self._release(generation, trial)
+            else:
+                self._record(generation, trial, ok=False)
             raise
         except BaseException:  # cancellation: free the trial slot, judge nothing
-            if trial and generation == self._generation:
-                self._in_flight -= 1
+            self._release(generation, trial)
             raise
         self._record(generation, trial, ok=True)
         return result
@@ -135,6 +142,10 @@ class CircuitBreaker:
             self._in_flight += 1
             return self._generation, True
         return self._generation, False
+
+    def _release(self, generation: int, trial: bool) -> None:
+        if trial and generation == self._generation:
+            self._in_flight -= 1
 
     def _record(self, generation: int, trial: bool, ok: bool) -> None:
         if generation != self._generation:

@@ -201,11 +201,19 @@ class DegradationManager:
     def _services_up(self) -> dict[str, bool]:
         return {name: self.service_up(name) for name in SERVICES}
 
+    def _flags(self) -> dict[str, bool]:
+        # Settings.feature_flags builds its dict from every model field: ~50 us, asked several
+        # times per request. The flags are fixed for the settings object's life.
+        cached = self.__dict__.get("_flags_cache")
+        if cached is None or cached[0] is not self.settings:
+            cached = self.__dict__["_flags_cache"] = (self.settings, self.settings.feature_flags)
+        return cached[1]
+
     def features(self) -> dict[str, bool]:
-        return all_features(self.level, self._services_up(), self.settings.feature_flags)
+        return all_features(self.level, self._services_up(), self._flags())
 
     def feature_available(self, name: str) -> bool:
-        return feature_available(name, self.level, self._services_up(), self.settings.feature_flags)
+        return feature_available(name, self.level, self._services_up(), self._flags())
 
     def transitions(self, limit: int = 10) -> list[dict[str, Any]]:
         """The last `limit` transitions ({"from","to","score","at"}), newest last."""

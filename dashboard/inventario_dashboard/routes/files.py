@@ -26,7 +26,12 @@ router = APIRouter()
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 KEY_PATTERN = r"^(uploads|thumbnails|backups)/[A-Za-z0-9._-]{1,200}$"
 THUMBNAIL_PX = 256
-MAX_IMAGE_PIXELS = 40_000_000   # Pillow's bomb guard, explicit
+
+
+class ImageTooLarge(Exception):
+    def __init__(self, size: tuple[int, int]):
+        super().__init__(f"{size[0]}x{size[1]}")
+        self.size = size
 
 
 def _safe_name(name: str) -> str:
@@ -58,10 +63,15 @@ async def download_file(key: str = Path(pattern=KEY_PATTERN),
                      headers={"Content-Disposition": f'attachment; filename="{key.rsplit("/", 1)[-1]}"'})
 
 
-def _thumbnail(data: bytes) -> tuple[bytes, tuple[int, int], tuple[int, int]]:
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
-    with Image.open(io.BytesIO(data)) as img:
+def _thumbnail(data: bytes, max_pixels: int) -> tuple[bytes, tuple[int, int], tuple[int, int]]:
+    # Pillow only warns between MAX_IMAGE_PIXELS and twice that (an 8900x8900 all-zero PNG of
+    # 308 kB decoded to 600 MB), so the size from the header is checked here, before decoding;
+    # Pillow's own guard, set to the same limit, then only catches what is beyond twice it.
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    with Image.open(io.BytesIO(data)) as img:   # reads the header only
         original = img.size
+        if original[0] * original[1] > max_pixels:
+            raise ImageTooLarge(original)
         img.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
         out = io.BytesIO()
         img.convert("RGBA" if img.mode in ("RGBA", "LA", "P") else "RGB").save(out, format="PNG")
@@ -71,9 +81,12 @@ def _thumbnail(data: bytes) -> tuple[bytes, tuple[int, int], tuple[int, int]]:
 @router.post("/api/images", status_code=201, dependencies=[Depends(feature("image_processing"))])
 async def upload_image(request: Request, services: Services = Depends(get_services)) -> dict:
     body = await request.body()
+    max_pixels = int(services.settings.dashboard_max_image_pixels)
     try:
-        png, original, size = await asyncio.to_thread(_thumbnail, body)
-    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        png, original, size = await asyncio.to_thread(_thumbnail, body, max_pixels)
+    except (ImageTooLarge, Image.DecompressionBombError):
+        raise ApiError(413, "image_too_large", max_pixels=max_pixels) from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise ApiError(422, "invalid_image") from None
     key = f"thumbnails/{uuid.uuid4().hex}.png"
     await services.s3.put(key, png, "image/png")

@@ -20,6 +20,8 @@ from ..web.security import feature, retry_after_s
 
 router = APIRouter()
 SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
+# PostgreSQL's OFFSET is a bigint: past it the query fails (was a 500); far below it is plenty.
+MAX_OFFSET = 2**31 - 1
 
 
 def _answer(body: dict | str, cache: str, source: str, status: int = 200) -> Response:
@@ -72,7 +74,8 @@ async def _snapshot(services: Services) -> tuple[list[dict], float | None]:
 
 @router.get("/api/inventory", dependencies=[Depends(feature("read_only_access"))])
 async def list_inventory(category: str | None = Query(None, max_length=64),
-                         limit: int | None = Query(None, ge=1, le=1000), offset: int = Query(0, ge=0),
+                         limit: int | None = Query(None, ge=1, le=1000),
+                         offset: int = Query(0, ge=0, le=MAX_OFFSET),
                          services: Services = Depends(get_services)) -> Response:
     """Products ordered by SKU (``limit`` defaults to BATCH_SIZE)."""
     limit = limit or int(services.settings.batch_size)

@@ -13,7 +13,7 @@ from ..web.security import feature
 from .inventory import SKU_PATTERN
 
 router = APIRouter(dependencies=[Depends(feature("inventory_management"))])
-_MAX_QTY = 1_000_000_000
+MAX_QUANTITY = _MAX_QTY = 1_000_000_000   # a product's stock, well inside INTEGER
 _MAX_PRICE = 1_000_000_000
 
 

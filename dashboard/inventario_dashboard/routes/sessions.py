@@ -1,6 +1,7 @@
 """Sessions in Redis (``session_storage``): POST /api/sessions, GET/DELETE /api/sessions/{id}."""
 from __future__ import annotations
 
+import json
 import secrets
 
 from fastapi import APIRouter, Depends, Path
@@ -13,6 +14,23 @@ from ..web.security import feature
 
 router = APIRouter(dependencies=[Depends(feature("session_storage"))])
 SESSION_ID = r"^[A-Za-z0-9_-]{16,64}$"
+MAX_SESSION_CHARS = 16_384
+# Near the interpreter's recursion limit json.dumps raised RecursionError at a depth that depends
+# on the stack it runs in (~958 levels inside the Redis call); a fixed, far lower bound instead.
+MAX_SESSION_DEPTH = 32
+
+
+def _depth(value) -> int:
+    """Nesting depth of JSON-like data, without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack.extend((v, level + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, level + 1) for v in item)
+    return deepest
 
 
 class SessionIn(BaseModel):
@@ -24,10 +42,19 @@ class SessionIn(BaseModel):
 
 @router.post("/api/sessions", status_code=201)
 async def create_session(body: SessionIn, services: Services = Depends(get_services)) -> dict:
-    if len(repr(body.data)) > 16_384:
-        raise ApiError(422, "session_data_too_large", max_chars=16_384)
+    if _depth(body.data) > MAX_SESSION_DEPTH:
+        raise ApiError(422, "invalid_input", service="redis", detail=f"session data nested deeper than "
+                       f"{MAX_SESSION_DEPTH} levels")
+    try:
+        # Serialised here, not inside the Redis call: data too deep to encode (RecursionError) is
+        # the client's input, and inside the breaker it was counted as a Redis failure.
+        stored = json.dumps({"user": body.user, "data": body.data})
+    except (RecursionError, ValueError, TypeError):
+        raise ApiError(422, "invalid_input", service="redis", detail="session data cannot be stored") from None
+    if len(stored) > MAX_SESSION_CHARS:
+        raise ApiError(422, "session_data_too_large", max_chars=MAX_SESSION_CHARS)
     session_id = secrets.token_urlsafe(24)
-    await services.redis.session_put(session_id, {"user": body.user, "data": body.data}, body.ttl_s)
+    await services.redis.session_put(session_id, stored, body.ttl_s)
     return {"session_id": session_id, "ttl_s": body.ttl_s}
 
 

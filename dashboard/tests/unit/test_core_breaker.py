@@ -294,3 +294,35 @@ def test_default_breaker_settings_match_contract_table(make_settings):
     got = {n: (b.failure_threshold, b.recovery_timeout, b.half_open_max_calls)
            for n, b in breakers_from_settings(make_settings()).items()}
     assert got == {"openai": (5, 30, 2), "database": (3, 20, 1), "redis": (5, 15, 2), "s3": (4, 25, 2)}
+
+
+def test_neutral_exception_is_neither_failure_nor_half_open_success():
+    asyncio.run(_neutral_scenario())
+
+
+async def _neutral_scenario():
+    from inventario_dashboard.resilience.breaker import BreakerState, CircuitBreaker
+    clock = [0.0]
+    breaker = CircuitBreaker("db", failure_threshold=1, recovery_timeout=5, half_open_max_calls=1,
+                             clock=lambda: clock[0])
+
+    def refused():
+        raise ValueError("the request's data")
+    is_input = lambda exc: isinstance(exc, ValueError)  # noqa: E731
+    for _ in range(3):
+        with pytest.raises(ValueError):
+            await breaker.call(refused, neutral=is_input)
+    assert breaker.state is BreakerState.CLOSED and breaker.failure_count == 0
+
+    def down():
+        raise ConnectionError("refused")
+    with pytest.raises(ConnectionError):
+        await breaker.call(down, neutral=is_input)
+    assert breaker.state is BreakerState.OPEN
+    clock[0] = 6.0
+    assert breaker.state is BreakerState.HALF_OPEN
+    with pytest.raises(ValueError):   # a neutral trial frees its slot and closes nothing
+        await breaker.call(refused, neutral=is_input)
+    assert breaker.state is BreakerState.HALF_OPEN
+    assert await breaker.call(lambda: 1) == 1   # the slot is free again: a real trial can run
+    assert breaker.state is BreakerState.CLOSED

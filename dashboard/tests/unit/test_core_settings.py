@@ -65,7 +65,7 @@ def test_example_file_loads_once_the_api_key_is_real(tmp_path):
             assert value == float(source), name
         elif name == "service_weights":
             assert value == {k: int(v) for k, v in (p.split(":") for p in source.split(","))}
-        elif name == "dashboard_cors_origins":
+        elif name in ("dashboard_cors_origins", "dashboard_trusted_proxies"):
             assert value == [] and source == ""
         else:
             assert value == source, name
@@ -74,13 +74,15 @@ def test_example_file_loads_once_the_api_key_is_real(tmp_path):
 def non_default_environment() -> dict[str, str]:
     """A valid value different from the default for every field, as environment strings."""
     special = {
-        "environment": "production", "app_version": "9.9.9", "dashboard_host": "0.0.0.0",
+        # "test", not "production": production refuses DASHBOARD_RATELIMIT_ENABLED=false (flipped below)
+        "environment": "test", "app_version": "9.9.9", "dashboard_host": "0.0.0.0",
         "postgres_host": "db.internal", "postgres_db": "other_db", "postgres_user": "someone",
         "redis_host": "cache.internal", "s3_endpoint_url": "http://s3.internal:9000",
         "s3_bucket_name": "another-bucket", "aws_default_region": "eu-west-1",
         "openai_base_url": "https://llm.internal/v1", "openai_model": "other-model",
         "service_weights": "database:40,openai:40,redis:10,s3:10",
         "dashboard_csp": "default-src 'self'", "dashboard_cors_origins": "http://a.test, http://b.test",
+        "dashboard_trusted_proxies": "10.0.0.2, ::1",
         "log_level": "debug", "log_format": "text", "request_id_header": "X-Trace-Id",
     }
     env = {}
@@ -109,7 +111,8 @@ def test_every_field_is_read_from_its_environment_variable(monkeypatch):
         assert getattr(s, name) != getattr(defaults, name), f"{name.upper()} was not read"
     assert s.service_weights == {"database": 40, "openai": 40, "redis": 10, "s3": 10}
     assert s.dashboard_cors_origins == ["http://a.test", "http://b.test"]
-    assert s.log_level == "DEBUG" and s.environment == "production"
+    assert s.dashboard_trusted_proxies == ["10.0.0.2", "::1"]
+    assert s.log_level == "DEBUG" and s.environment == "test"
     assert s.breaker_config("database") == (4, 21.0, 2)
     assert s.health_budget_ms("redis") == 101.0
 
