@@ -9,6 +9,9 @@ from typing import Any, Literal
 
 Status = Literal["pass", "fail", "error", "skip"]
 FAILED: tuple[Status, ...] = ("fail", "error")
+# A skip whose reason starts with this is "not applicable" (e.g. a test that needs a service's
+# port, run against a stack stagectl did not start): counted on its own, never as a pass or a skip.
+NOT_APPLICABLE = "not applicable: "
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,16 +34,27 @@ class CheckResult:
         """A failure or an error: what fails a phase (a skip never does, and never passes)."""
         return self.status in FAILED
 
+    @property
+    def not_applicable(self) -> bool:
+        """A skip because the check cannot apply to this target (its reason says which access it needs)."""
+        return self.status == "skip" and self.message.startswith(NOT_APPLICABLE)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
+def not_applicable(id: str, section: str, why: str) -> CheckResult:
+    """The result of a check that does not apply to this target; `why` names what it would need."""
+    return CheckResult(id, section, "skip", f"{NOT_APPLICABLE}{why}")
+
+
 def summarize(results: Iterable[CheckResult]) -> dict[str, int]:
-    """{"passed","failed","skipped","errors","total"} — the summary shape of every --json output."""
-    counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "total": 0}
+    """{"passed","failed","skipped","errors","not_applicable","total"} — the summary shape of every
+    --json output. A not-applicable skip counts under "not_applicable" only, never under "skipped"."""
+    counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0, "not_applicable": 0, "total": 0}
     key = {"pass": "passed", "fail": "failed", "skip": "skipped", "error": "errors"}
     for result in results:
-        counts[key[result.status]] += 1
+        counts["not_applicable" if result.not_applicable else key[result.status]] += 1
         counts["total"] += 1
     return counts
 

@@ -4,15 +4,38 @@ The suite is pointed at a running stack by `stagectl smoke`, which passes the pr
 variables plus `STAGECTL_TARGET_URL` (the dashboard), optionally `STAGECTL_API_KEY_ENV` (the
 name of the variable holding the API key; `DASHBOARD_API_KEY` otherwise) and
 `STAGECTL_DASHBOARD_LOG` (the dashboard's JSON log file).
+
+`STAGECTL_TARGET_REMOTE=1` (`stagectl smoke --url`): the stack was not started by stagectl and is
+reached through the dashboard's URL only. Every test marked `local_access("what it needs")` is then
+skipped as "not applicable: remote target (needs …)", which the report counts on its own.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 
 import pytest
 
+from stagectl.results import NOT_APPLICABLE
+
 from ._support import SmokeConfig, config_from_environ, make_client, random_loopback, wait_for_level
+
+LOCAL_ACCESS = "local_access"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", f"{LOCAL_ACCESS}(what): the test needs more than the dashboard's URL "
+                                       "(a service's own port, a fault, a log file); not applicable to a remote target")
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get("STAGECTL_TARGET_REMOTE") != "1":
+        return
+    for item in items:
+        marker = item.get_closest_marker(LOCAL_ACCESS)
+        if marker is not None:
+            item.add_marker(pytest.mark.skip(reason=f"{NOT_APPLICABLE}remote target (needs {marker.args[0]})"))
 
 
 @pytest.fixture(scope="session")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import boto3
 import httpx
 import psycopg
+import pytest
 import redis
 from botocore.config import Config
 
 
 class TestConnectivity:
+    @pytest.mark.local_access("a direct connection to PostgreSQL")
     def test_postgres_select_and_schema(self, cfg):
         """Fault: wrong POSTGRES_USER/PASSWORD/DB, database down, or the dashboard never created its tables."""
         conninfo = dict(host=cfg.require("POSTGRES_HOST"), port=cfg.int("POSTGRES_PORT"),
@@ -22,6 +24,7 @@ class TestConnectivity:
         tables = {r[0] for r in rows}
         assert {"products", "stock_movements"} <= tables, f"dashboard tables missing; found {sorted(tables)}"
 
+    @pytest.mark.local_access("a direct connection to Redis")
     def test_redis_ping_with_password(self, cfg):
         """Fault: Redis down, or REDIS_PASSWORD not the one the server requires."""
         client = redis.Redis(host=cfg.require("REDIS_HOST"), port=cfg.int("REDIS_PORT"), db=cfg.int("REDIS_DB"),
@@ -31,6 +34,7 @@ class TestConnectivity:
         finally:
             client.close()
 
+    @pytest.mark.local_access("a direct connection to the S3 endpoint")
     def test_s3_bucket_exists_with_versioning(self, cfg):
         """Fault: the S3 stand-in down, the bucket missing, or the init step did not enable versioning."""
         s3 = boto3.client("s3", endpoint_url=cfg.require("S3_ENDPOINT_URL"),
@@ -43,6 +47,7 @@ class TestConnectivity:
         s3.head_bucket(Bucket=bucket)
         assert s3.get_bucket_versioning(Bucket=bucket).get("Status") == "Enabled"
 
+    @pytest.mark.local_access("a direct connection to the LLM endpoint")
     def test_llm_models_with_key(self, cfg):
         """Fault: the LLM endpoint down, or OPENAI_API_KEY not accepted by it."""
         response = httpx.get(f"{cfg.require('OPENAI_BASE_URL').rstrip('/')}/models", timeout=10,

@@ -62,6 +62,7 @@ class TestDeploymentChecklist:
             api.delete(f"/api/inventory/{sku}")
         assert response.status_code == 200 and response.json()["model"] == cfg.require("OPENAI_MODEL"), response.text
 
+    @pytest.mark.local_access("a direct connection to the S3 endpoint")
     def test_bucket_is_configured_one(self, cfg, api, optimal):
         """Fault: uploads land in another bucket than S3_BUCKET_NAME."""
         import boto3

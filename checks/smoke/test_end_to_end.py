@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from ._support import png_bytes
 
 
 class TestEndToEnd:
+    @pytest.mark.local_access("a direct connection to PostgreSQL (the rows behind the API)")
     def test_inventory_crud(self, cfg, api, unique, optimal):
         """Fault: a write is lost, not visible to reads (stale cache), or not removed."""
         sku = f"SMOKE-E2E-{unique}"

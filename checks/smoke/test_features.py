@@ -158,6 +158,10 @@ def check_minimal_access(cfg, api, **_):
 
 
 CHECKS = {name: globals()[f"check_{name}"] for name in ALL_FEATURES}
+# Features whose check also looks behind the API (the limiter's counter, an object put directly).
+LOCAL_ACCESS = {"rate_limiting": "a direct connection to Redis", "file_storage": "a direct connection to the S3 endpoint"}
+FEATURE_PARAMS = [pytest.param(name, marks=pytest.mark.local_access(LOCAL_ACCESS[name])) if name in LOCAL_ACCESS else name
+                  for name in ALL_FEATURES]
 NEEDS_PRODUCT = {"ai_recommendations", "full_ai_pipeline", "basic_analytics"}
 
 
@@ -176,7 +180,7 @@ class TestDegradationLevels:
 
 
 class TestFeatureAvailability:
-    @pytest.mark.parametrize("feature", ALL_FEATURES)
+    @pytest.mark.parametrize("feature", FEATURE_PARAMS)
     def test_enforced_available(self, request, cfg, api, main_source, unique, optimal, feature):
         """Fault: the endpoint serving the feature refuses (503) or fails on a healthy stack."""
         extra = {"low_stock_sku": request.getfixturevalue("low_stock_sku")} if feature in NEEDS_PRODUCT else {}
@@ -205,6 +209,7 @@ def llm_down(cfg):
         _set_llm_mode(cfg, "normal")
 
 
+@pytest.mark.local_access("a service-level fault (the LLM stand-in's admin endpoint)")
 class TestLiveDegradation:
     def test_llm_failure_degrades(self, llm_down):
         """Fault: a failing LLM is not noticed, or the level is not DEGRADED (score 70 with defaults)."""

@@ -11,6 +11,8 @@ from stagectl.secrets import secret_values
 
 from ._support import LOG_FIELDS, wait_for
 
+pytestmark = pytest.mark.local_access("the dashboard's log file")
+
 
 @pytest.fixture(scope="module")
 def log_path(cfg):

@@ -26,7 +26,7 @@ import aiohttp
 import httpx
 
 from stagectl.errors import PreflightError
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, is_loopback_url
 from stagectl.process import stop_group
 
 
@@ -124,11 +124,14 @@ class RenewingClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._used = 0
+        self.loopback = is_loopback_url(self.base_url)
 
     async def _next_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._used >= self.per_address:
             await self.aclose()
-            connector = aiohttp.TCPConnector(local_addr=(fresh_loopback(), 0), limit=1)
+            # a fresh loopback source only where the target is on loopback (a remote one is not reachable from it)
+            local = (fresh_loopback(), 0) if self.loopback else None
+            connector = aiohttp.TCPConnector(local_addr=local, limit=1)
             self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
             self._used = 0
         self._used += 1

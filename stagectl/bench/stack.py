@@ -33,6 +33,8 @@ HTTP_TARGETS: dict[str, tuple[Request, str]] = {  # name → (request, §8 limit
     "analytics_summary": (Request("GET", "/api/analytics/summary"), "PERF_API_P95_MS"),
 }
 DIRECT_LIMITS = {"db_query": "PERF_DB_QUERY_MS", "redis_op": "PERF_REDIS_OP_MS", "s3_op": "PERF_S3_OP_MS"}
+DIRECT_NEEDS = {"db_query": "a direct connection to PostgreSQL", "redis_op": "a direct connection to Redis",
+                "s3_op": "a direct connection to the S3 endpoint"}
 BENCH_SKU_PREFIX = "stagectl-bench-"
 
 
@@ -87,6 +89,7 @@ class BenchRun:
     targets: list[Measurement]
     settings: dict
     cleanup: str = ""
+    not_applicable: list = dataclasses.field(default_factory=list)  # CheckResults: targets this stack cannot give
 
     @property
     def concurrency_ok(self) -> bool:
@@ -100,7 +103,9 @@ class BenchRun:
         return {"targets": [t.to_dict() for t in self.targets], "settings": self.settings,
                 "summary": {"passed": sum(t.status == "pass" for t in self.targets),
                             "failed": sum(t.status != "pass" for t in self.targets), "total": len(self.targets),
-                            "concurrency_ok": self.concurrency_ok, "ok": self.ok, "cleanup": self.cleanup}}
+                            "not_applicable": len(self.not_applicable),
+                            "concurrency_ok": self.concurrency_ok, "ok": self.ok, "cleanup": self.cleanup},
+                "not_applicable": [c.to_dict() for c in self.not_applicable]}
 
     def check_results(self) -> list:
         """The targets as shared CheckResults (section "bench") for reports."""
@@ -111,6 +116,7 @@ class BenchRun:
                            f"{t.errors} errors" + (f"; {t.detail}" if t.detail else ""),
                            evidence=str(t.to_dict())) for t in self.targets]
         c = self.settings["concurrency"]
+        out += self.not_applicable
         out.append(CheckResult("bench.concurrency", "bench", "pass" if self.concurrency_ok else "fail",
                                f"{c} concurrent clients (docs/contract.md §8 asks for {MIN_CONCURRENCY}+)"))
         return out
@@ -124,17 +130,20 @@ def _limit(env, var: str) -> float:
 
 
 def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concurrency: int,
-              time_limit_s: float, direct_count: int) -> BenchRun:
+              time_limit_s: float, direct_count: int, url: str | None = None) -> BenchRun:
     """Measure the ceiling, the dashboard's endpoints and the three services; judge against §8
-    (a latency miss is measured once more before it counts: `confirm_miss`)."""
+    (a latency miss is measured once more before it counts: `confirm_miss`). With `url` (a stack
+    stagectl did not start) the dashboard is measured there and the services are not applicable."""
+    from stagectl.results import not_applicable
+
     run_id = secrets.token_hex(4)
     per_address = max(1, int(env.get("DASHBOARD_RATELIMIT_REQUESTS") or 100) - 5)
-    base = f"http://127.0.0.1:{ports['dashboard']}"
+    base = url or f"http://127.0.0.1:{ports['dashboard']}"
     headers = {"X-API-Key": api_key}
     common: dict[str, Any] = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s,
                                   per_address=per_address)
-    with ceiling_server() as url:
-        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", url, Request("GET", "/"), headers={}, **common))
+    with ceiling_server() as ceiling_url:
+        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", ceiling_url, Request("GET", "/"), headers={}, **common))
     results = [judge(ceiling)]
     write_ids: list[str] = []
 
@@ -150,6 +159,23 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         measure_target = functools.partial(measure_http, name, request, var)
         results.append(confirm_miss(measure_target(), measure_target))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
+    if url is None:  # a stack stagectl started: its services' own ports are here
+        results += _measure_direct(env, ports, run_id, direct_count, time_limit_s)
+        skipped = []
+    else:
+        skipped = [not_applicable(f"bench.{name}", "bench", f"remote target (needs {why})")
+                   for name, why in DIRECT_NEEDS.items()]
+    with_ceiling(results, ceiling)
+    settings = {"requests": requests, "concurrency": concurrency, "time_limit_s": time_limit_s,
+                "direct_count": direct_count, "per_address_requests": per_address,
+                "client_addresses": "one random 127.a.b.c per client, renewed every per_address_requests",
+                "latency_miss": "measured once more; judged on the second measurement (first p95 kept)"}
+    return BenchRun(results, settings, cleanup, skipped)
+
+
+def _measure_direct(env, ports: dict[str, int], run_id: str, direct_count: int, time_limit_s: float) -> list[Measurement]:
+    """One timed operation per backing service, straight to its port, judged like the endpoints."""
+    results = []
     ops, close = direct_ops(env, ports, run_id)
     try:
         for name, op in ops.items():
@@ -161,12 +187,7 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
             results.append(confirm_miss(measure(), measure))
     finally:
         close()
-    with_ceiling(results, ceiling)
-    settings = {"requests": requests, "concurrency": concurrency, "time_limit_s": time_limit_s,
-                "direct_count": direct_count, "per_address_requests": per_address,
-                "client_addresses": "one random 127.a.b.c per client, renewed every per_address_requests",
-                "latency_miss": "measured once more; judged on the second measurement (first p95 kept)"}
-    return BenchRun(results, settings, cleanup)
+    return results
 
 
 def _remove_bench_items(base: str, headers: dict, write_ids: list[str], requests: int, concurrency: int,

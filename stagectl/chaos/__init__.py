@@ -103,12 +103,18 @@ def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scena
 
 def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> ChaosPhase:
     """The `which` scenario set against the running stack, as the report's chaos phase."""
+    started = dt.datetime.now(dt.timezone.utc)
+    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which)
+    flag = "--matrix" if which == "matrix" else ""
+    return phase_of(run, command=f"stagectl chaos {flag}".strip(), started_at=started)
+
+
+def phase_of(run: ChaosRun, *, command: str, started_at: dt.datetime) -> ChaosPhase:
+    """The report's chaos phase of one chaos run (`command` reruns it)."""
     from stagectl.levels import LEVELS
     from stagectl.report.model import ChaosPhase, ChaosScenario, LevelSample
     from stagectl.results import failure_summary
 
-    started = dt.datetime.now(dt.timezone.utc)
-    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which)
     checks = {c.id: c for c in run.check_results()}
     scenarios = [
         ChaosScenario(name=r.name, down=r.down, expected_level=r.expected_level,
@@ -120,10 +126,9 @@ def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> Cha
     # Samples where the dashboard did not answer have no level; the chart shows levels only.
     timeline = [LevelSample(t_s=s["t"], level=s["level"], scenario=s.get("scenario"))
                 for s in run.timeline if s.get("level") in LEVELS]
-    flag = "--matrix" if which == "matrix" else ""
     return ChaosPhase(status="passed" if run.ok else "failed", reason=failure_summary(list(checks.values())),
-                      command=f"stagectl chaos {flag}".strip(), started_at=started, duration_s=run.wall_s,
+                      command=command, started_at=started_at, duration_s=run.wall_s,
                       scenarios=scenarios, timeline=timeline, checks=[checks["chaos.final-health"]])
 
 
-__all__ = ["MODES", "chaos_phase", "check_interval", "run_chaos_on_stack", "select_scenarios"]
+__all__ = ["MODES", "chaos_phase", "check_interval", "phase_of", "run_chaos_on_stack", "select_scenarios"]

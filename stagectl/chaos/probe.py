@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, is_loopback_url
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +66,8 @@ class Dashboard:
         self.client = self._new_client()
 
     def _new_client(self) -> httpx.Client:
-        transport = httpx.HTTPTransport(local_address=fresh_loopback())
+        local = fresh_loopback() if is_loopback_url(self.base_url) else None  # a remote stack: the default route
+        transport = httpx.HTTPTransport(local_address=local)
         return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self._key}, timeout=self._timeout,
                             transport=transport)
 

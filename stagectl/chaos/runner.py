@@ -39,6 +39,13 @@ class ScenarioResult:
     status: str = "fail"  # pass | fail | skip
     detail: str = ""
 
+    @property
+    def not_applicable(self) -> bool:
+        """Not run: it needs a fault this target cannot take (a stack stagectl did not start)."""
+        from stagectl.results import NOT_APPLICABLE
+
+        return self.status == "skip" and self.detail.startswith(NOT_APPLICABLE)
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -242,12 +249,14 @@ class ChaosRun:
 
     @property
     def ok(self) -> bool:
-        return self.final_healthy and all(r.status == "pass" for r in self.scenarios)
+        applicable = [r for r in self.scenarios if not r.not_applicable]
+        return self.final_healthy and all(r.status == "pass" for r in applicable)
 
     def to_dict(self) -> dict:
-        counts = {s: sum(r.status == s for r in self.scenarios) for s in ("pass", "fail", "skip")}
+        counts = {s: sum(r.status == s and not r.not_applicable for r in self.scenarios) for s in ("pass", "fail", "skip")}
         return {"scenarios": [r.to_dict() for r in self.scenarios],
                 "summary": {"passed": counts["pass"], "failed": counts["fail"], "skipped": counts["skip"],
+                            "not_applicable": sum(r.not_applicable for r in self.scenarios),
                             "total": len(self.scenarios), "ok": self.ok, "wall_s": self.wall_s,
                             "health_check_interval_s": self.interval_s, "final_healthy": self.final_healthy,
                             "final_detail": self.final_detail},
@@ -257,7 +266,8 @@ class ChaosRun:
         """The scenarios as shared CheckResults (section "chaos") for reports."""
         from stagectl.results import CheckResult
 
-        out = [CheckResult(f"chaos.{r.name}", "chaos", r.status,  # type: ignore[arg-type]
+        out = [CheckResult(f"chaos.{r.name}", "chaos", "skip", r.detail) if r.not_applicable else
+               CheckResult(f"chaos.{r.name}", "chaos", r.status,  # type: ignore[arg-type]
                            f"down={'+'.join(r.down) or 'none'}: expected {r.expected_level} ({r.expected_score:g}), "
                            f"observed {r.observed_level} ({r.observed_score}); degrade {r.time_to_degrade_s}s, "
                            f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),

@@ -1,13 +1,17 @@
-"""`stagectl bench`: the bench phase (stagectl/bench/) against the running stack, as a table or
-JSON. Exit 0 every target met, 1 a target missed, 2 usage, 4 no running stack."""
+"""`stagectl bench`: the bench phase (stagectl/bench/) against the running stack, or with `--url`
+against a stack stagectl did not start (its services' own targets are then not applicable), as a
+table or JSON. Exit 0 every applicable target met, 1 a target missed, 2 usage, 4 no running stack
+(or nothing answers at --url)."""
 
 from __future__ import annotations
+
+import datetime as dt
 
 import typer
 from rich.table import Table
 
 from stagectl import context
-from stagectl.commands.options import BackendOption
+from stagectl.commands.options import ApiKeyFileOption, BackendOption, ReportOption, UrlOption
 from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 
@@ -26,6 +30,8 @@ def _table(run) -> Table:
         ratio = f"{t.ratio_p50_to_ceiling:.1f}" if t.ratio_p50_to_ceiling is not None else ""
         table.add_row(t.name, str(t.count), str(t.errors), _ms(t.p50_ms), _ms(t.p95_ms), _ms(t.p99_ms),
                       _ms(t.throughput_rps), limit, ratio, f"[{style[t.status]}]{t.status}[/]")
+    for c in run.not_applicable:
+        table.add_row(c.id.removeprefix("bench."), *[""] * 8, "[dim]N/A[/]")
     return table
 
 
@@ -38,19 +44,36 @@ def register(app: typer.Typer) -> None:
         time_limit: float = typer.Option(30.0, "--time-limit", min=0.1, help="Seconds per target at most."),
         direct_count: int = typer.Option(200, "--direct-count", min=1, max=100_000,
                                          help="Operations per direct service measurement (db, redis, s3)."),
-        json_out: bool = typer.Option(False, "--json", help='{"targets": [...], "settings": {...}, "summary": {...}}'),
+        json_out: bool = typer.Option(False, "--json",
+                                      help='{"target": URL, "targets": [...], "settings": {...}, "summary": {...}}'),
+        url: UrlOption = None,
+        api_key_file: ApiKeyFileOption = None,
+        report: ReportOption = None,
         backend: BackendOption = None,
     ) -> int:
         """Measure p50/p95/p99 of the dashboard and its services against the PERF_* targets."""
-        from stagectl.bench import bench_project
-        from stagectl.stack import running_stack
+        from stagectl.bench import bench_project, phase_of
+        from stagectl.remote import REMOTE_BACKEND, target_from_options
+        from stagectl.stack import backend_name, running_stack
 
-        project, _ = running_stack(backend)
+        remote = target_from_options(url, api_key_file=api_key_file, backend=backend)
+        project = context.get_project() if remote else running_stack(backend)[0]
+        started = dt.datetime.now(dt.timezone.utc)
         run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
-                            direct_count=direct_count)
+                            direct_count=direct_count, remote=remote)
         concurrency = run.settings["concurrency"]
+        if report is not None:
+            from stagectl.report.standalone import record_phase
+
+            command = f"stagectl bench --requests {requests} --time-limit {time_limit:g}"
+            record_phase(report, "bench", phase_of(run, command=command + (f" --url {remote.url}" if remote else ""),
+                                                   started_at=started),
+                         project=project.stack.project, target=remote.url if remote else None,
+                         backend=REMOTE_BACKEND if remote else backend_name(backend, project),
+                         masker=context.current().masker)
         if json_out:
-            emit_json(run.to_dict())
+            target = remote.url if remote else f"http://127.0.0.1:{project.stack.services['dashboard'].port}"
+            emit_json({"target": target, **run.to_dict()})
         else:
             out = console()
             out.print(_table(run))

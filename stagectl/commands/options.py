@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -10,3 +11,15 @@ from stagectl.stack import BACKEND_HELP
 
 # None: the backend that brought the stack up, else local (stagectl/stack.py)
 BackendOption = Annotated[Optional[str], typer.Option("--backend", help=BACKEND_HELP)]  # noqa: UP045 - typer reads it at runtime
+
+# A stack stagectl did not start (stagectl/remote.py): the key never on the command line.
+UrlOption = Annotated[Optional[str], typer.Option(  # noqa: UP045
+    "--url", metavar="URL",
+    help="A stack stagectl did not start, by its dashboard URL; the API key from $STAGECTL_API_KEY or --api-key-file. "
+         "Checks needing more than the URL are reported as not applicable.")]
+ApiKeyFileOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--api-key-file", metavar="FILE", help="With --url: read the API key from FILE (one line).")]
+ReportOption = Annotated[Optional[Path], typer.Option(  # noqa: UP045
+    "--report", metavar="FILE",
+    help="Also record this phase in report.json FILE (created, or updated when it is of the same target); "
+         "`stagectl report FILE` renders it.")]

@@ -103,8 +103,10 @@ class KubernetesTarget(_Strict):
     version: str = Field("1.31", pattern=r"^1\.\d+$", description="Kubernetes version the manifests are validated for")
     namespace: str = Field("inventario-staging", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     image_registry: str = Field("", description="prefix put before every image (e.g. registry.example.com/team); empty: as named")
-    build_image_prefix: str = Field("stagectl-local", description="repository prefix of images built here from a `build:` context")
-    build_image_tag: str = Field("staging", pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+    build_image_tag: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$",
+        description="tag of the images built here from `build:` (their names come from stagectl/images/catalog.py); "
+                    "unset: the catalog's own tag, the one a local build produces")
     storage: dict[str, str] = Field(default_factory=dict, description="service → PVC size; these run as StatefulSets")
 
     @model_validator(mode="after")

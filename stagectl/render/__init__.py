@@ -44,18 +44,29 @@ def check(project: Project) -> list[Diff]:
 
 
 def check_phase(root: Path) -> RenderCheckPhase:
-    """`render --check` as the report's phase: one failed check per stale file (its diff, masked,
-    as evidence), or one passed check."""
+    """`render --check` as the report's phase, over every target `stagectl render --check` checks
+    (compose/, and deploy/kubernetes/ where the project has its templates): one failed check per
+    stale file (its diff, masked, as evidence), or one passed check per current target."""
     from stagectl import context
+    from stagectl.render.targets import available, load
     from stagectl.report.model import RenderCheckPhase
     from stagectl.results import CheckResult, failure_summary, phase_status
 
     started = dt.datetime.now(dt.timezone.utc)
-    diffs = check(committed_project(root))
-    checks = [
-        CheckResult(f"render.{d.path}", "render", "fail", f"{d.path}: {d.kind}",
-                    evidence=context.mask(d.diff)[-4000:] or None, hint="run `stagectl render` and commit compose/")
-        for d in diffs
-    ] or [CheckResult("render.current", "render", "pass", "compose/ equals a fresh render of templates/")]
+    project = committed_project(root)
+    checks: list[CheckResult] = []
+    files = 0
+    for name in available(project):
+        target = load(project, name)
+        files += len(target.result.files)
+        label = target.out_dir.relative_to(project.root) if target.out_dir.is_relative_to(project.root) else target.out_dir
+        option = "" if name == "compose" else f" --target {name}"
+        prefix = "render" if name == "compose" else f"render.{name}"  # compose keeps its ids of before
+        checks += [
+            CheckResult(f"{prefix}.{d.path}", "render", "fail", f"{label}/{d.path}: {d.kind}",
+                        evidence=context.mask(d.diff)[-4000:] or None,
+                        hint=f"run `stagectl render{option}` and commit {label}/")
+            for d in target.diffs()
+        ] or [CheckResult(f"{prefix}.current", "render", "pass", f"{label}/ equals a fresh render of templates/")]
     return RenderCheckPhase(status=phase_status(checks), reason=failure_summary(checks),
-                            command="stagectl render --check", started_at=started, checks=checks)
+                            command="stagectl render --check", started_at=started, checks=checks, files_checked=files)

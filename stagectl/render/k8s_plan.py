@@ -74,10 +74,22 @@ def volume_name(name: str) -> str:
     return name.replace("_", "-")
 
 
-def image(stack: Stack, svc: Service) -> str:
+def image(stack: Stack, name: str, svc: Service) -> str:
+    """The image `name` runs in the cluster: the spec's for an upstream image; for one built here
+    from `build:`, the very tag stagectl/images/catalog.py builds locally (the tag part replaced by
+    `kubernetes.build_image_tag` when set); `kubernetes.image_registry` before either."""
     k8s = stack.kubernetes
-    name = f"{k8s.build_image_prefix}/{svc.build}:{k8s.build_image_tag}" if svc.build else str(svc.image)
-    return f"{k8s.image_registry.rstrip('/')}/{name}" if k8s.image_registry else name
+    ref = str(svc.image)
+    if svc.build:
+        from stagectl.images.catalog import images_for_services
+
+        spec = images_for_services([name]).get(name)
+        if spec is None:
+            raise ConfigError(f"service {name!r} is built from {svc.build!r}, but stagectl/images/catalog.py "
+                              "builds no image for it", hint="add the service to its ImageSpec's `services`")
+        repository, _, tag = spec.tag.rpartition(":")
+        ref = f"{repository}:{k8s.build_image_tag or tag}"
+    return f"{k8s.image_registry.rstrip('/')}/{ref}" if k8s.image_registry else ref
 
 
 def _handler(svc: Service, path: str | None) -> dict[str, Any]:
@@ -209,7 +221,7 @@ def workload(name: str, svc: Service, stack: Stack, dashboard_names: list[str]) 
         "name": name,
         "kind": "StatefulSet" if stateful else "Deployment",
         "description": svc.description,
-        "image": image(stack, svc),
+        "image": image(stack, name, svc),
         "args": [] if name == "redis" else _args(name, svc),
         "command": _args(name, svc) if name == "redis" else [],  # replaces the image's entrypoint
         # the spec's own `environment:` last, as under compose (a later entry wins in Kubernetes too)
@@ -234,7 +246,7 @@ def s3_init_job(stack: Stack) -> dict[str, Any]:
     s3 = stack.services["s3"]
     return {
         "name": S3_INIT,
-        "image": image(stack, s3),
+        "image": image(stack, "s3", s3),
         "env": _env_for(S3_INIT, s3, [], stack),
         "uid": RUN_AS["s3"],
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}},

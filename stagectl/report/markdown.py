@@ -69,10 +69,13 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     s = r.summary()
     out = [f"# Staging deployment: {title}", ""]
     out += _table(("field", "value"), [
-        ("Project", f"{r.project} (backend: {r.backend})"), ("Run id", f"`{r.run_id}`"),
+        ("Project", f"{r.project} (backend: {r.backend})"),
+        ("Target", f"{r.target} (a stack stagectl did not start)" if r.target else "the stack this run brought up"),
+        ("Run id", f"`{r.run_id}`"),
         ("Outcome", f"**{r.outcome}** (exit code {r.exit_code})"),
         ("Started", r.started_at.isoformat()), ("Finished", r.finished_at.isoformat() if r.finished_at else None),
-        ("Checks", f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors, {s['skipped']} skipped"),
+        ("Checks", f"{s['passed']} passed, {s['failed']} failed, {s['errors']} errors, {s['skipped']} skipped, "
+                   f"{s['not_applicable']} not applicable"),
         ("Tools", f"stagectl {r.stagectl_version}, Python {r.python_version}"),
     ])
     out += ["", "## What ran", ""]
@@ -81,8 +84,9 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
         phase = r.phases.for_step(step.name)
         sm = phase.summary() if phase else None
         rows.append((step.name, step.status, sm and sm["passed"], sm and sm["failed"] + sm["errors"],
-                     sm and sm["skipped"], _secs(step.duration_s), phase.command if phase else None, step.reason))
-    out += _table(("step", "status", "passed", "failed", "skipped", "duration", "command", "reason"), rows)
+                     sm and sm["skipped"], sm and sm["not_applicable"], _secs(step.duration_s),
+                     phase.command if phase else None, step.reason))
+    out += _table(("step", "status", "passed", "failed", "skipped", "n/a", "duration", "command", "reason"), rows)
     out += ["", "## Versions measured", ""]
     out += _table(("service", "version"), sorted(r.service_versions.items())) if r.service_versions else [
         "No service versions were measured."]
@@ -140,7 +144,7 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     for name, phase in r.phases.items():
         sm = phase.summary()
         out += [f"### {name} — {phase.status} ({sm['passed']} passed, {sm['failed'] + sm['errors']} failed, "
-                f"{sm['skipped']} skipped)", ""]
+                f"{sm['skipped']} skipped, {sm['not_applicable']} not applicable)", ""]
         if phase.command:
             out += [f"Command: `{phase.command}`", ""]
         out += [f"- {ICON[c.status]} `{c.id}` — {_cell(c.message)}" for c in phase.all_checks()] or ["- no checks recorded"]

@@ -252,6 +252,9 @@ class Report(_Strict):
     run_id: str
     project: str
     backend: str
+    target: str | None = Field(
+        None, description="the dashboard URL of a stack stagectl did not start (`--url`); null: the stack this run brought up"
+    )
     started_at: dt.datetime
     finished_at: dt.datetime | None
     outcome: Outcome

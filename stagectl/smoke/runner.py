@@ -41,6 +41,7 @@ class SmokeTarget:
     url: str
     env: Mapping[str, str]  # the project's resolved environment (secrets included; never printed)
     dashboard_log: Path | None = None
+    remote: bool = False  # a stack stagectl did not start: tests needing more than the URL are not applicable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +55,8 @@ class SmokeResult:
     @property
     def ok(self) -> bool:
         summary = summarize(self.results)
-        return self.pytest_exit == 0 and summary["failed"] == 0 and summary["errors"] == 0 and summary["total"] > 0
+        applicable = summary["total"] - summary["not_applicable"]
+        return self.pytest_exit == 0 and summary["failed"] == 0 and summary["errors"] == 0 and applicable > 0
 
     def to_dict(self) -> dict:
         return {
@@ -90,6 +92,8 @@ def run_smoke(
         env = {**os.environ, **target.env, "STAGECTL_TARGET_URL": target.url}
         if target.dashboard_log:
             env["STAGECTL_DASHBOARD_LOG"] = str(target.dashboard_log)
+        if target.remote:
+            env["STAGECTL_TARGET_REMOTE"] = "1"
         started = time.monotonic()
         log_path = Path(tmp) / "pytest.out"
         with log_path.open("wb") as log:

@@ -11,6 +11,7 @@ from stagectl.errors import ConfigError, PreflightError
 if TYPE_CHECKING:
     from stagectl.backends.base import ServiceStatus
     from stagectl.config.loader import Project
+    from stagectl.remote import RemoteTarget
     from stagectl.smoke.runner import SmokeTarget
 
 _RUNNING = ("running", "healthy")
@@ -50,6 +51,19 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
         return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
     return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
+
+
+def remote_smoke_target(project: Project, remote: RemoteTarget) -> SmokeTarget:
+    """The suite against a stack stagectl did not start: the configured values it must match (the
+    project's non-secret variables) and the key of `remote`. No secret of the local env file and no
+    local endpoint goes along: the tests that need them are not applicable there."""
+    from stagectl.remote import DEFAULT_KEY_ENV
+    from stagectl.secrets import is_secret_name
+    from stagectl.smoke.runner import SmokeTarget
+
+    env = {k: v for k, v in project.env.items() if not is_secret_name(k)}
+    env |= {DEFAULT_KEY_ENV: remote.api_key, "STAGECTL_API_KEY_ENV": DEFAULT_KEY_ENV}
+    return SmokeTarget(url=remote.url, env=env, dashboard_log=None, remote=True)
 
 
 def _running_dashboard(project: Project, dashboard: str, backend: str) -> ServiceStatus:

@@ -111,7 +111,7 @@ def test_validate_json_shape_and_exit_code(tmp_path):
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
     assert list(doc) == ["checks", "summary", "duration_s"]
-    assert set(doc["summary"]) == {"passed", "failed", "skipped", "errors", "total"}
+    assert set(doc["summary"]) == {"passed", "failed", "skipped", "errors", "not_applicable", "total"}
     assert doc["summary"]["total"] == len(doc["checks"]) >= MIN_CHECKS
     assert set(doc["checks"][0]) >= {"id", "section", "status", "message", "location", "hint"}
     (root / "compose/s3/init-s3.sh").chmod(0o644)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from stagectl.config.loader import load_project
 from stagectl.errors import ConfigError
+from stagectl.images.catalog import images_for_services
 from stagectl.render import committed_project
 from stagectl.render.k8s_plan import cpu, memory
 from stagectl.render.kubernetes import (
@@ -112,11 +113,27 @@ def test_images_use_the_registry_prefix_and_never_latest(tmp_path):
     shutil.copytree(REPO / "templates", root / "templates")
     shutil.copy2(REPO / ".env.staging.example", root / ".env.staging.example")
     spec = (REPO / "stagectl.yaml").read_text().replace('image_registry: ""', "image_registry: registry.example.com/team")
-    (root / "stagectl.yaml").write_text(spec.replace("build_image_tag: staging", "build_image_tag: rc-7"))
+    (root / "stagectl.yaml").write_text(spec.replace("  storage:", "  build_image_tag: rc-7\n  storage:"))
     result = render_kubernetes(committed_project(root))
     images = {line.split("image: ", 1)[1].strip('"') for f in result.files.values() for line in f.content.splitlines() if "image: " in line}
-    assert "registry.example.com/team/stagectl-local/dashboard:rc-7" in images
+    built = images_for_services(["dashboard"])["dashboard"].tag.rpartition(":")[0]
+    assert f"registry.example.com/team/{built}:rc-7" in images
     assert all(i.startswith("registry.example.com/team/") and not i.endswith(":latest") for i in images), images
+
+
+def test_built_images_are_the_ones_the_local_build_makes():
+    """Fault: the cluster would pull a name no local build (stagectl/images) produces."""
+    project = committed_project(REPO)
+    built = {name for name, svc in project.stack.services.items() if svc.build}
+    assert built, "the spec builds no image: nothing to compare"
+    expected = {name: spec.tag for name, spec in images_for_services(built).items()}
+    assert set(expected) == built, f"no catalog image for {sorted(built - set(expected))}"
+    rendered = {}
+    for name in built:
+        text = (REPO / "deploy/kubernetes/base" / f"{name}.yaml").read_text()
+        workloads = [d for d in yaml.safe_load_all(text) if d and d.get("kind") in ("Deployment", "StatefulSet")]
+        rendered[name] = workloads[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert rendered == expected
 
 
 def test_latest_as_build_tag_is_refused(tmp_path):
@@ -273,3 +290,23 @@ def test_render_check_cli_shows_a_hand_edit_of_the_layout_and_refuses_an_unknown
     assert _stagectl(root, "render", "--check", capsys=capsys).returncode == 0
     bad = _stagectl(root, "render", "--target", "helm", capsys=capsys)
     assert bad.returncode == 2 and "unknown render target 'helm'" in bad.stdout + bad.stderr
+
+
+def test_run_render_check_phase_checks_every_target_like_render_check(tmp_path):
+    """Fault: `stagectl run` passes its render_check phase while deploy/kubernetes/ is stale."""
+    from stagectl.render import check_phase
+    from tests.unit.test_render import _copy_repo
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    _copy_repo(root)
+    current = check_phase(root)
+    assert current.status == "passed", current.reason
+    assert {c.id for c in current.checks} == {"render.current", "render.kubernetes.current"}
+    path = root / "deploy/kubernetes/base/redis.yaml"
+    path.write_text(path.read_text().replace('memory: "640Mi"', 'memory: "64Mi"'))
+    stale = check_phase(root)
+    failed = [c for c in stale.checks if c.failed]
+    assert stale.status == "failed" and [c.id for c in failed] == ["render.kubernetes.base/redis.yaml"]
+    assert "render --target kubernetes" in failed[0].hint and '640Mi' in failed[0].evidence
+    assert "render.current" in {c.id for c in stale.checks if c.status == "pass"}
