@@ -55,6 +55,9 @@ def example_broken_but_user_env_ok(root, line):
     append(root, EXAMPLE, line)
 
 
+SETTINGS = "dashboard/inventario_dashboard/settings.py"
+MISSPELT_ALIAS = 's3_bucket_name: str = Field("", validation_alias=AliasChoices("S3_BUCKT_NAME"))'
+
 NO_PATH = {"search_path": "/nonexistent-bin-dir"}
 NOT_FOUND = {"resolver": lambda service: Resolution(None, f"{service.runner} not found", "apt-get install it")}
 
@@ -203,6 +206,7 @@ CASES: dict[str, tuple] = {
     "security.flags_boolean": (lambda r: user_env(r, METRICS_ENABLED="on"), {}),
     # deadvars
     "deadvars.unread": (lambda r: append(r, EXAMPLE, "# nobody reads this\nUNUSED_KNOB=1\n"), {}),
+    "deadvars.aliases_known": (lambda r: replace(r, SETTINGS, 's3_bucket_name: str = ""', MISSPELT_ALIAS), {}),
     "deadvars.dashboard_env_read": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("dashboard")(d)["environment"].update(IGNORED_BY_APP="${DEBUG}")), {}),
     # system
     "system.python": (lambda r: None, {"python_version": (3, 9)}),
