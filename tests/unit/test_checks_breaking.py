@@ -97,6 +97,7 @@ CASES: dict[str, tuple] = {
     "healthchecks.durations_valid": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("redis")(d)["healthcheck"].update(interval=10)), {}),
     "healthchecks.timeout_lt_interval": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("postgres")(d)["healthcheck"].update(timeout="15s")), {}),
     "healthchecks.retries_positive": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("postgres")(d)["healthcheck"].update(retries=0)), {}),
+    "healthchecks.executables_in_image": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("prometheus")(d)["healthcheck"].update(test=["CMD", "curl", "-fsS", "http://127.0.0.1:9090/-/ready"])), {}),
     "healthchecks.match_spec": (lambda r: replace(r, COMPOSE, "pg_isready -U $${POSTGRES_USER}", "pg_isready -U ${POSTGRES_USER}"), {}),
     # ports
     "ports.in_range": (lambda r: replace(r, COMPOSE, '"127.0.0.1:${DASHBOARD_PORT:-8080}:8080"', '"127.0.0.1:80:8080"'), {}),
