@@ -122,7 +122,7 @@ class VariantDashboard:
         project = stack.project(**changes, DASHBOARD_PORT=str(self.port))
         ctx = RunnerContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
         launch = build_launch("dashboard", project.stack.services["dashboard"], ctx)
-        name = "-".join(changes) or "open-metrics"
+        name = "-".join(changes) or (app or "open-metrics").rsplit(":", 1)[-1]
         self.log = stack.tmp / f"variant-{name}.json.log"
         self.out = stack.tmp / f"variant-{name}.out"
         self.argv = [app if a == "inventario_dashboard.app:create_app" and app else a for a in launch.argv]
@@ -166,6 +166,8 @@ class VariantDashboard:
 
 
 OPEN_METRICS_APP = "tests.integration.smoke_open_metrics_app:create_app"
+HARDCODED_S3_APP = "tests.integration.smoke_broken_apps:hardcoded_s3_app"
+WILDCARD_CORS_APP = "tests.integration.smoke_broken_apps:wildcard_cors_app"
 # variant id → (dashboard changes, replacement app, -k selection, the failures it must cause exactly)
 VARIANTS = {
     # staging refuses a switched-off limit (the dashboard's own tests); a development build may run
@@ -179,6 +181,12 @@ VARIANTS = {
                                {"smoke.TestCircuitBreakers.test_thresholds_match_config[database]",
                                 "smoke.TestDeploymentChecklist.test_breaker_configs"}),
     "metrics-without-auth": ({}, OPEN_METRICS_APP, "Metrics", {"smoke.TestMetrics.test_requires_auth"}),
+    # the stack's stand-ins listen on random ports, so the default S3 address cannot match
+    "s3-endpoint-hardcoded": ({}, HARDCODED_S3_APP, "Endpoints or SecurityHeaders",
+                              {"smoke.TestEndpoints.test_endpoint_in_use_matches_config[s3]"}),
+    "cors-wildcard-default": ({"DASHBOARD_CORS_ORIGINS": ""}, WILDCARD_CORS_APP, "Cors or Endpoints or SecurityHeaders",
+                              {"smoke.TestCors.test_unlisted_origin_gets_no_allow_origin",
+                               "smoke.TestCors.test_listed_origin_is_allowed"}),
 }
 
 
