@@ -70,6 +70,8 @@ class Database:
         self.guard = guard
         self._schema_ready = False
         self._connected_to: str | None = None
+        dialled = psycopg.conninfo.conninfo_to_dict(conninfo(settings))
+        self._dials = f"{dialled.get('host')}:{dialled.get('port')}"  # host:port only, no password
         self.pool = AsyncConnectionPool(
             conninfo(settings), min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size, timeout=float(settings.db_connect_timeout),
@@ -145,10 +147,7 @@ class Database:
     def endpoint_in_use(self) -> str:
         """host:port of the server the last probe's connection reached (libpq's own answer), or
         what the pool will dial before the first probe. Never the password."""
-        if self._connected_to:
-            return self._connected_to
-        params = psycopg.conninfo.conninfo_to_dict(self.pool.conninfo)
-        return f"{params.get('host')}:{params.get('port')}"
+        return self._connected_to or self._dials
 
 
 def _diag(exc: psycopg.Error) -> str:
