@@ -80,9 +80,10 @@ def select_scenarios(which: str = "quick", down_fault: str = "stop", names: Sequ
 
 
 def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scenario], *, which: str = "quick",
-                       restart_timeout: float = 60.0) -> ChaosRun:
+                       restart_timeout: float = 60.0, breakers: bool = False) -> ChaosRun:
     """Check the live probe interval (exit 2 when too slow for `which`), wait for OPTIMAL, run
-    `scenarios` against the running stack. Returns a ChaosRun."""
+    `scenarios` against the running stack, then (with `breakers`) time every breaker's half-open
+    and close against its configured recovery timeout. Returns a ChaosRun."""
     from stagectl.chaos.faults import FaultTarget
     from stagectl.chaos.runner import ChaosRunner, Timing, final_health, run_chaos
     from stagectl.chaos.scenarios import LevelTable
@@ -104,7 +105,13 @@ def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scena
         if not ready:
             raise UnhealthyError("the stack is not healthy and OPTIMAL before chaos; nothing would be measured",
                                  hint="see `stagectl status` and the dashboard's /health")
-        return run_chaos(runner, scenarios)
+        run = run_chaos(runner, scenarios)
+        if breakers and run.final_healthy:
+            from stagectl.chaos.breaker_timing import measure_all
+
+            run.breakers = measure_all(runner, project.env)
+            run.final_healthy, run.final_detail = final_health(runner)  # whole again after the breakers
+        return run
     finally:
         if restore is not None:
             dashboard.set_health_interval(restore)  # the stack goes on as it was brought up
@@ -118,7 +125,7 @@ def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> Cha
     from stagectl.results import failure_summary
 
     started = dt.datetime.now(dt.timezone.utc)
-    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which)
+    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which, breakers=True)
     checks = {c.id: c for c in run.check_results()}
     scenarios = [
         ChaosScenario(name=r.name, down=r.down, expected_level=r.expected_level,
@@ -133,7 +140,8 @@ def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> Cha
     flag = "--matrix" if which == "matrix" else ""
     return ChaosPhase(status="passed" if run.ok else "failed", reason=failure_summary(list(checks.values())),
                       command=f"stagectl chaos {flag}".strip(), started_at=started, duration_s=run.wall_s,
-                      scenarios=scenarios, timeline=timeline, checks=[checks["chaos.final-health"]])
+                      scenarios=scenarios, timeline=timeline,
+                      checks=[c for i, c in checks.items() if i.startswith("chaos.breaker-timing.")] + [checks["chaos.final-health"]])
 
 
 __all__ = ["MODES", "chaos_phase", "check_interval", "run_chaos_on_stack", "select_scenarios"]

@@ -48,12 +48,17 @@ def register(app: typer.Typer) -> None:
         which = "matrix" if matrix else "quick"
         scenarios = select_scenarios(which, down_fault, scenario)  # usage errors before anything else
         project, stack_backend = running_stack(backend)
-        run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
+        # every breaker's timing too, unless only some scenarios were asked for
+        run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout,
+                                 breakers=not scenario)
         if json_out:
             emit_json(run.to_dict())
         else:
             out = console()
             out.print(_table(run))
+            for b in run.breakers:
+                mark = "[green]pass[/]" if b.ok else "[red]fail[/]"
+                out.print(f"breaker {b.service}: {mark} {context.mask(b.check().message)}")
             for r in run.scenarios:
                 if r.detail:
                     out.print(f"[dim]{r.name}:[/] {context.mask(r.detail)}")

@@ -218,3 +218,118 @@ def test_broken_dashboard_is_caught(stack, variant_dashboards, variant):
     assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"
     assert len(passed) >= 5, f"{variant}: the rest of the selection should pass, passed only {sorted(passed)}"
     print(f"{variant}: caught by {sorted(failed)}; {len(passed)} others passed in {result.duration_s:.1f}s")
+
+
+class VariantPrometheus:
+    """A second Prometheus beside the stack's: the stack's own generated config with one mistake,
+    a 2 s scrape/evaluation interval (so the suite's bounded waits stay short), its own port and
+    storage."""
+
+    def __init__(self, stack: Stack, name: str, change):
+        from shutil import which
+
+        import yaml
+
+        config = yaml.safe_load((stack.project().state_dir / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+        config["global"].update(scrape_interval="2s", evaluation_interval="2s")
+        change(config, stack.tmp)
+        self.port = free_port()
+        self.dir = stack.tmp / f"prometheus-{name}"
+        self.dir.mkdir()
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        binary = which("prometheus")
+        assert binary, "prometheus is not on PATH (apt-get install prometheus)"
+        self.argv = [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{self.port}"]
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> VariantPrometheus:
+        with open(self.dir / "out.log", "wb") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, (self.dir / "out.log").read_text()[-2000:]
+            time.sleep(0.2)
+        raise AssertionError("variant Prometheus not ready within 30s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(15)
+
+
+def _wrong_dashboard_key(config: dict, tmp: Path) -> None:
+    wrong = tmp / "wrong_key"
+    wrong.write_text("not-the-dashboard-key", encoding="utf-8")
+    wrong.chmod(0o600)
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "dashboard")
+    job["authorization"]["credentials_file"] = str(wrong)
+
+
+def _rules_not_loaded(config: dict, tmp: Path) -> None:
+    # a rules path that matches no file: Prometheus starts happily with no rules at all
+    config["rule_files"] = [str(Path(r).with_name("alerts.yml")) for r in config["rule_files"]]
+
+
+MONITORING_VARIANTS = {
+    "dashboard-scrape-wrong-key": (_wrong_dashboard_key, {"smoke.TestMonitoring.test_every_scrape_target_up"}),
+    "rules-not-loaded": (_rules_not_loaded, {"smoke.TestMonitoring.test_alert_rules_loaded_and_inactive"}),
+}
+
+
+@pytest.mark.parametrize("variant", list(MONITORING_VARIANTS))
+def test_broken_monitoring_is_caught(stack, variant):
+    change, expected_failures = MONITORING_VARIANTS[variant]
+    expected = smoke_target(stack.project(), target="http://unused")
+    dashboard_url = f"http://127.0.0.1:{stack.overrides['DASHBOARD_PORT']}"
+    with VariantPrometheus(stack, variant, change) as prometheus:
+        env = {**expected.env, "STAGECTL_PROMETHEUS_URL": f"http://127.0.0.1:{prometheus.port}",
+               "PROMETHEUS_SCRAPE_INTERVAL": "2s"}
+        result = run_smoke(dataclasses.replace(expected, url=dashboard_url, env=env), select="Monitoring", timeout_s=120)
+    failed = {r.id for r in result.results if r.failed}
+    assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"
+    assert result.pytest_exit == 1 and len(result.results) == 2
+    print(f"{variant}: caught by {sorted(failed)} in {result.duration_s:.1f}s")
+
+
+FIXED_BREAKER_APP = "tests.integration.chaos_fixed_breaker_app:create_app"
+
+
+@pytest.mark.parametrize(("app", "ok"), [(None, True), (FIXED_BREAKER_APP, False)], ids=["configured", "fixed-30s"])
+def test_breaker_timing_follows_the_configured_recovery_timeout(stack, app, ok):
+    """chaos's breaker timing on the redis breaker of a dashboard whose configured recovery timeout
+    is 3 s: the real breaker goes half-open after ~3 s and closes; one that waits a fixed 30 s fails
+    (bounded: the wait ends TOLERANCE_S + 1 s after the configured timeout)."""
+    from stagectl.chaos import dashboard_for
+    from stagectl.chaos.breaker_timing import measure_breaker
+    from stagectl.chaos.faults import FaultTarget
+    from stagectl.chaos.runner import ChaosRunner, Timing
+    from stagectl.chaos.scenarios import LevelTable
+    from stagectl.stack import backend_for
+
+    changes = {"REDIS_CB_RECOVERY_TIMEOUT": "3"}
+    dashboard = VariantDashboard(stack, changes, app).start()
+    try:
+        dashboard.wait_live()
+        project = stack.project(**changes, DASHBOARD_PORT=str(dashboard.port))
+        probe = dashboard_for(project)
+        runner = ChaosRunner(FaultTarget(backend_for("local", project), project.stack, project.env, 60), probe,
+                             LevelTable.from_env(project.env), Timing.from_env(project.env, 1.0))
+        closed, _ = runner._wait(lambda h: bool(h) and h["services"]["redis"]["circuit_breaker"]["state"] == "closed", 30)
+        assert closed, "the variant's redis breaker is not closed to begin with"
+        timing = measure_breaker(runner, "redis", 3.0, int(project.env["REDIS_CB_FAILURE_THRESHOLD"]),
+                                 int(project.env["REDIS_CB_HALF_OPEN_REQUESTS"]))
+        probe.close()
+    finally:
+        dashboard.stop()
+    print(f"breaker timing ({app or 'real'}): {timing.check().message}")
+    assert timing.ok is ok, timing.check().message
+    if ok:
+        assert abs(timing.half_open_after_s - 3.0) <= 1.0 and timing.closed_after_s is not None
+    else:
+        assert timing.half_open_after_s is None and "no half-open trial within" in timing.problems[0]
