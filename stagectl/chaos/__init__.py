@@ -107,9 +107,16 @@ def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scena
                                  hint="see `stagectl status` and the dashboard's /health")
         run = run_chaos(runner, scenarios)
         if breakers and run.final_healthy:
+            from stagectl.chaos.alerts import AlertWatch
             from stagectl.chaos.breaker_timing import measure_all
 
-            run.breakers = measure_all(runner, project.env)
+            watch = AlertWatch.for_project(project)
+            reason = watch.unavailable()
+            if reason:
+                run.breakers = measure_all(runner, project.env, alert_skip=reason)
+            else:
+                with watch:
+                    run.breakers = measure_all(runner, project.env, alerts=watch)
             run.final_healthy, run.final_detail = final_health(runner)  # whole again after the breakers
         return run
     finally:
@@ -141,7 +148,8 @@ def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> Cha
     return ChaosPhase(status="passed" if run.ok else "failed", reason=failure_summary(list(checks.values())),
                       command=f"stagectl chaos {flag}".strip(), started_at=started, duration_s=run.wall_s,
                       scenarios=scenarios, timeline=timeline,
-                      checks=[c for i, c in checks.items() if i.startswith("chaos.breaker-timing.")] + [checks["chaos.final-health"]])
+                      checks=[c for i, c in checks.items() if i.startswith(("chaos.breaker-timing.", "chaos.breaker-alert."))]
+                      + [checks["chaos.final-health"]])
 
 
 __all__ = ["MODES", "chaos_phase", "check_interval", "run_chaos_on_stack", "select_scenarios"]

@@ -243,7 +243,7 @@ class ChaosRun:
 
     @property
     def ok(self) -> bool:
-        return self.final_healthy and all(r.status == "pass" for r in self.scenarios) and all(b.ok for b in self.breakers)
+        return self.final_healthy and all(r.status == "pass" for r in self.scenarios) and all(b.ok and b.alert_ok for b in self.breakers)
 
     def to_dict(self) -> dict:
         counts = {s: sum(r.status == s for r in self.scenarios) for s in ("pass", "fail", "skip")}
@@ -265,7 +265,7 @@ class ChaosRun:
                            f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),
                            evidence=None if r.features_ok else str(r.feature_mismatches))
                for r in self.scenarios]
-        out += [b.check() for b in self.breakers]
+        out += [c for b in self.breakers for c in (b.check(), b.alert_check())]
         out.append(CheckResult("chaos.final-health", "chaos", "pass" if self.final_healthy else "fail",
                                self.final_detail or "stack healthy and OPTIMAL after the run"))
         return out

@@ -333,3 +333,36 @@ def test_breaker_timing_follows_the_configured_recovery_timeout(stack, app, ok):
         assert abs(timing.half_open_after_s - 3.0) <= 1.0 and timing.closed_after_s is not None
     else:
         assert timing.half_open_after_s is None and "no half-open trial within" in timing.problems[0]
+
+
+def test_breaker_alert_fires_under_chaos_and_prometheus_is_put_back(stack):
+    """chaos.alerts on the stack's own Prometheus: while the redis breaker is open its alert goes
+    pending or firing (1 s scrape/evaluation and `for: 1s` for the run), it clears after the breaker
+    closes, and afterwards Prometheus runs its original config and rules again."""
+    from stagectl.chaos import dashboard_for
+    from stagectl.chaos.alerts import AlertWatch
+    from stagectl.chaos.breaker_timing import measure_breaker
+    from stagectl.chaos.faults import FaultTarget
+    from stagectl.chaos.runner import ChaosRunner, Timing
+    from stagectl.chaos.scenarios import LevelTable
+    from stagectl.stack import backend_for
+
+    project = stack.project()
+    watch = AlertWatch.for_project(project)
+    assert watch.unavailable() is None, watch.unavailable()
+    original = watch.config.read_text(encoding="utf-8")
+    probe = dashboard_for(project)
+    runner = ChaosRunner(FaultTarget(backend_for("local", project), project.stack, project.env, 60), probe,
+                         LevelTable.from_env(project.env), Timing.from_env(project.env, 1.0))
+    e = project.env
+    with watch:
+        timing = measure_breaker(runner, "redis", float(e["REDIS_CB_RECOVERY_TIMEOUT"]), int(e["REDIS_CB_FAILURE_THRESHOLD"]),
+                                 int(e["REDIS_CB_HALF_OPEN_REQUESTS"]), alerts=watch)
+    probe.close()
+    print(f"breaker alert: {timing.alert_check().message}; {timing.check().message}")
+    assert timing.ok, timing.check().message
+    assert timing.alert_check().status == "pass", timing.alert_check().message
+    assert watch.config.read_text(encoding="utf-8") == original
+    rules = httpx.get(f"{watch.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    durations = {r["name"]: r["duration"] for g in rules for r in g["rules"]}
+    assert durations["RedisCircuitBreakerOpen"] == 120 and len(durations) == 8, durations

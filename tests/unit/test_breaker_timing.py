@@ -78,3 +78,54 @@ def test_a_trial_taken_by_the_dashboards_probe_counts(monkeypatch):
 def test_a_breaker_that_never_closes_fails(monkeypatch):
     timing = _measure(monkeypatch, Sim(5.0, closes=False))
     assert not timing.ok and "not closed within" in timing.problems[0]
+
+
+class Watch:
+    """A Prometheus alert that follows the simulated breaker (pending while it is not closed), or
+    never fires (`silent`: a rules file that did not load, a wrong expression), or never clears."""
+
+    def __init__(self, sim: Sim, *, silent: bool = False, sticky: bool = False):
+        self.sim, self.silent, self.sticky = sim, silent, sticky
+
+    def state(self, service: str) -> str:
+        open_now = self.sim.health()["services"][service]["circuit_breaker"]["state"] != "closed"
+        if self.silent:
+            return "inactive"
+        return "pending" if open_now or self.sticky and self.sim.t > 1 else "inactive"
+
+
+def _measure_with(monkeypatch, sim: Sim, watch: Watch):
+    @contextlib.contextmanager
+    def injected(kind, target, service):
+        yield
+        sim.restored_at = sim.t
+
+    monkeypatch.setattr("stagectl.chaos.faults.injected", injected)
+    dashboard = type("D", (), {"health": lambda self: sim.health(), "scenario": ""})()
+    runner = ChaosRunner(None, dashboard, None, Timing(1.0, 2.0, 2), clock=sim.clock, sleep=sim.sleep)
+    return breaker_timing.measure_breaker(runner, "redis", 5.0, threshold=3, half_open_calls=2, alerts=watch)
+
+
+def test_alert_pending_while_open_and_cleared_passes(monkeypatch):
+    sim = Sim(5.0)
+    timing = _measure_with(monkeypatch, sim, Watch(sim))
+    assert timing.alert_check().status == "pass" and timing.alert_seen == "pending"
+
+
+def test_alert_that_never_fires_fails(monkeypatch):
+    sim = Sim(5.0)
+    timing = _measure_with(monkeypatch, sim, Watch(sim, silent=True))
+    check = timing.alert_check()
+    assert check.status == "fail" and "never pending or firing" in check.message and not timing.alert_ok
+
+
+def test_alert_that_never_clears_fails(monkeypatch):
+    sim = Sim(5.0)
+    timing = _measure_with(monkeypatch, sim, Watch(sim, sticky=True))
+    assert timing.alert_check().status == "fail" and "still pending" in timing.alert_check().message
+
+
+def test_no_prometheus_is_a_reasoned_skip(monkeypatch):
+    timing = _measure(monkeypatch, Sim(5.0))
+    check = timing.alert_check()
+    assert check.status == "skip" and "no Prometheus watch given" in check.message and timing.alert_ok

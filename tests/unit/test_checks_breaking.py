@@ -158,6 +158,7 @@ CASES: dict[str, tuple] = {
     "prometheus.job_names_unique": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][2].update(job_name="postgres")), {}),
     "prometheus.targets_known": (lambda r: replace(r, PROM, "redis-exporter:9121", "redis-exporter:9999"), {}),
     "prometheus.dashboard_job": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][0].pop("authorization")), {}),
+    "prometheus.target_labels_kept": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][0]["static_configs"][0].update(labels={"service": "dashboard"})), {}),
     "prometheus.exporter_jobs": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"].pop(2)), {}),
     # alerts
     "alerts.schema": (lambda r: edit_yaml(r, ALERTS, lambda d: rule(0)(d).update(annotation=rule(0)(d).pop("annotations"))), {}),
