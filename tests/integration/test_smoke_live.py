@@ -359,7 +359,8 @@ def test_breaker_alert_fires_under_chaos_and_prometheus_is_put_back(stack):
         timing = measure_breaker(runner, "redis", float(e["REDIS_CB_RECOVERY_TIMEOUT"]), int(e["REDIS_CB_FAILURE_THRESHOLD"]),
                                  int(e["REDIS_CB_HALF_OPEN_REQUESTS"]), alerts=watch)
     probe.close()
-    print(f"breaker alert: {timing.alert_check().message}; {timing.check().message}")
+    series = httpx.get(f"{watch.url}/api/v1/query", params={"query": "circuit_breaker_state"}, timeout=5).json()
+    print(f"breaker alert: {timing.alert_check().message}; {timing.check().message}; series now: {series['data']}")
     assert timing.ok, timing.check().message
     assert timing.alert_check().status == "pass", timing.alert_check().message
     assert watch.config.read_text(encoding="utf-8") == original
