@@ -193,6 +193,7 @@ def run_pipeline(options: RunOptions) -> tuple[PipelineResult, Path]:
     """Run every step; returns the pipeline's result (records, exit code) and the report directory.
     Raises ConfigError for bad options, before anything starts."""
     from stagectl.chaos import MODES, PROBE_INTERVAL_OVERRIDE
+    from stagectl.chaos.breaker_timing import RUN_RECOVERY_OVERRIDES
     from stagectl.report.step import ReportStep
     from stagectl.stack import ensure_env_file
 
@@ -205,7 +206,9 @@ def run_pipeline(options: RunOptions) -> tuple[PipelineResult, Path]:
     overrides = context.current().overrides
     stack_overrides = {}
     if options.chaos != "off":
-        stack_overrides = {k: v for k, v in PROBE_INTERVAL_OVERRIDE.items() if k not in overrides}
+        # fast probes, and short breaker recovery timeouts so that timing all four stays short
+        fast = {**PROBE_INTERVAL_OVERRIDE, **RUN_RECOVERY_OVERRIDES}
+        stack_overrides = {k: v for k, v in fast.items() if k not in overrides}
     steps = RunSteps(options, stack_overrides)
     out_dir = options.out if options.out.is_absolute() else project.root / options.out
     report = ReportStep(out_dir, run_id=uuid.uuid4().hex[:12], project=project.stack.project,

@@ -24,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 SERVICES = ("database", "openai", "redis", "s3")
 STATUS_VALUE = {"up": 1.0, "degraded": 0.5, "down": 0.0}
 BREAKER_PREFIX = {"database": "DB", "openai": "OPENAI", "redis": "REDIS", "s3": "S3"}
-SERVICE_FIELDS = {"status", "latency_ms", "weight", "last_check", "last_error", "circuit_breaker"}
+SERVICE_FIELDS = {"status", "latency_ms", "weight", "last_check", "last_error", "circuit_breaker", "endpoint"}
 BREAKER_FIELDS = {"state", "failure_count", "failure_threshold", "recovery_timeout_s", "half_open_max_calls"}
 LOG_FIELDS = ("ts", "level", "logger", "msg", "request_id", "method", "route", "status", "duration_ms", "client_ip")
 TRUE = {"1", "true", "yes", "on"}
@@ -185,6 +185,24 @@ def families(client: httpx.Client) -> set[str]:
 def sample(samples: dict, name: str, **labels: str) -> float:
     """One sample's value; 0.0 when that labelled series does not exist yet."""
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+# The fewest samples a latency percentile may come from (docs/commands.md, "Latency samples"):
+# below 20 the nearest-rank p95 is simply the slowest request, one lucky or unlucky sample.
+MIN_LATENCY_SAMPLES = 20
+
+
+def latency_p95_ms(durations_s: list[float], record_property: Callable[[str, object], None], limit_ms: float) -> float:
+    """p95 of `durations_s` in ms, recorded with its sample count (n) as the check's evidence;
+    fails when fewer than MIN_LATENCY_SAMPLES were taken (a p95 of one request proves nothing)."""
+    n = len(durations_s)
+    record_property("n", n)
+    if n < MIN_LATENCY_SAMPLES:
+        pytest.fail(f"a p95 from {n} samples: at least {MIN_LATENCY_SAMPLES} are needed", pytrace=False)
+    p95 = p95_ms(durations_s)
+    record_property("p95_ms", round(p95, 3))
+    record_property("limit_ms", limit_ms)
+    return p95
 
 
 def p95_ms(durations_s: list[float]) -> float:

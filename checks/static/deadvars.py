@@ -2,7 +2,8 @@
 
 A variable counts as read when its name appears in templates/, compose/ (env files excluded —
 defining a variable is not reading it), stagectl.yaml, stagectl's own code, or the dashboard
-package (where a pydantic-settings field is the lower-cased name).
+package (where a pydantic-settings field is the lower-cased name — unless the field declares an
+alias: then only the alias is read, and the field's own name is not).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from checks.static._aliases import aliased_fields
 from stagectl.checking import CheckContext, check, failed, passed
 
 SECTION = "deadvars"
@@ -33,9 +35,15 @@ def read_names(ctx: CheckContext) -> dict[str, str]:
         rel = ctx.rel(path)
         for word in set(_WORD.findall(ctx.text(path))):
             seen.setdefault(word, rel)
-    for path, text in ctx.dashboard_sources().items():
+    sources = ctx.dashboard_sources()
+    aliased = aliased_fields(sources)
+    hidden = {a.field for a in aliased}  # pydantic reads these fields only under their aliases
+    for a in aliased:
+        for name in a.names:
+            seen.setdefault(name.upper(), ctx.rel(a.path))
+    for path, text in sources.items():
         rel = ctx.rel(path)
-        for word in set(_WORD.findall(text)):
+        for word in set(_WORD.findall(text)) - hidden:
             seen.setdefault(word.upper() if word.islower() else word, rel)
     return seen
 
@@ -68,3 +76,17 @@ def dashboard_env_read(ctx: CheckContext):
         if name not in words and name.lower() not in words
     ]
     return results or [passed(f"all {len(passed_in)} variables passed to the dashboard are read by it")]
+
+
+@check("deadvars.aliases_known", SECTION, "Every pydantic alias (`alias`, `validation_alias`, `AliasChoices`) in the dashboard names a variable of the env example.", catches="a setting read under a misspelt alias: the configured variable is silently ignored and the field keeps its default")
+def aliases_known(ctx: CheckContext):
+    doc = ctx.env_example
+    known = {e.name.upper() for e in doc.entries}
+    aliased = aliased_fields(ctx.dashboard_sources())
+    results = [
+        failed(f"{a.field} is read under {name!r}, which the env example does not define", location=f"{ctx.rel(a.path)}:{a.line}",
+               item=f"{a.field}:{name}", hint=f"correct the alias to a variable of {doc.rel} or add {name.upper()} there")
+        for a in aliased for name in a.names
+        if name.upper() not in known
+    ]
+    return results or [passed(f"{len(aliased)} aliased settings fields, every alias a known variable")]

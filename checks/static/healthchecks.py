@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from pathlib import Path
+
+from checks.static._image_tools import PROVIDES, repository
 from checks.static._util import compose_duration, resolve
 from stagectl.checking import CheckContext, check, verdict
 
@@ -85,3 +90,96 @@ def match_spec(ctx: CheckContext):
         if hc.get("retries") != want.retries:
             problems.append((f"{name}.retries: {hc.get('retries')!r}, spec {want.retries}", doc.loc("services", name, "healthcheck", "retries")))
     return verdict(problems, "healthchecks match the spec")
+
+
+LOCAL_IMAGES_FILE = "docker-compose.local-images.yml"
+_SEPARATORS = {"|", "||", "&&", ";", "&", "(", ")"}
+_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def healthcheck_executables(test) -> list[str]:
+    """The programs a healthcheck runs: CMD's first word; for CMD-SHELL (or a string) `sh` and the
+    first word of each command of the shell line (pipes, `&&`, `||`, `;`)."""
+    if isinstance(test, list) and test and test[0] == "CMD":
+        return [str(test[1])] if len(test) > 1 else []
+    if isinstance(test, list) and test and test[0] == "CMD-SHELL":
+        line = " ".join(str(t) for t in test[1:])
+    elif isinstance(test, str):
+        line = test
+    else:
+        return []
+    programs = ["sh"]
+    try:
+        lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        tokens = list(lexer)
+    except ValueError:
+        tokens = line.split()
+    expect_command = True
+    for token in tokens:
+        if token in _SEPARATORS:
+            expect_command = True
+        elif expect_command and not _ASSIGNMENT.match(token) and token not in ("!", "exec"):
+            programs.append(token)
+            expect_command = False
+    return programs
+
+
+def _base_image(ctx: CheckContext, svc: dict) -> str | None:
+    """A service built from a Dockerfile runs on its FROM (the ARG BASE_IMAGE default)."""
+    build = svc.get("build")
+    context = build if isinstance(build, str) else (build or {}).get("context") if isinstance(build, dict) else None
+    if not context:
+        return None
+    dockerfile = (ctx.render_dir / context / "Dockerfile").resolve()
+    if not dockerfile.is_file():
+        return None
+    text = dockerfile.read_text(encoding="utf-8", errors="replace")
+    default = re.search(r"^ARG BASE_IMAGE=(\S+)", text, re.M)
+    base = re.search(r"^FROM (\S+)", text, re.M)
+    image = base.group(1) if base else None
+    return default.group(1) if image == "${BASE_IMAGE}" and default else image
+
+
+def _runs(ctx: CheckContext):
+    """(file, service, image, healthcheck test, where) for the staging file, and again for the
+    local-images file merged over it where it exists (its image and any healthcheck it overrides)."""
+    doc = ctx.compose
+    services = ctx.compose_services()
+    for name, svc in services.items():
+        image = str(svc["image"]) if svc.get("image") and not svc.get("build") else _base_image(ctx, svc)
+        yield doc, name, image, (svc.get("healthcheck") or {}).get("test"), ("services", name, "healthcheck", "test")
+    local_path = ctx.render_dir / LOCAL_IMAGES_FILE
+    if not local_path.is_file():
+        return
+    local = ctx.yaml(local_path)
+    for name, over in ((local.data or {}).get("services") or {}).items():
+        over = over or {}
+        if name not in services or not over.get("image") or over.get("profiles"):
+            continue
+        hc = over.get("healthcheck") or services[name].get("healthcheck") or {}
+        path = ("services", name, "healthcheck", "test") if over.get("healthcheck") else ("services", name, "image")
+        yield local, name, str(over["image"]), hc.get("test"), path
+
+
+@check("healthchecks.executables_in_image", SECTION, "Every program a healthcheck runs is one its image provides (a declared table per image; the local-images file too).", catches="a healthcheck calling `curl` in an image that only has `wget` (the local backend never runs `test:`; compose marks the service unhealthy forever)")
+def executables_in_image(ctx: CheckContext):
+    problems = []
+    checked = 0
+    for doc, name, image, test, path in _runs(ctx):
+        if test is None or (isinstance(test, list) and test[:1] == ["NONE"]):
+            continue
+        if image is None:
+            problems.append((f"{name}: no image or Dockerfile to tell what its healthcheck can run", doc.loc("services", name)))
+            continue
+        repo = repository(resolve(image, ctx.project.env))
+        tools = PROVIDES.get(repo)
+        if tools is None:
+            problems.append((f"{name}: image {image!r} is not declared in checks/static/_image_tools.py PROVIDES", doc.loc("services", name)))
+            continue
+        checked += 1
+        for program in healthcheck_executables(test):
+            if program not in tools and Path(program).name not in tools:
+                problems.append((f"{name}: healthcheck runs {program!r}, which {repo} does not provide (it has {', '.join(sorted(tools))})",
+                                 doc.loc(*path)))
+    return verdict(problems, f"{checked} healthchecks run only programs their images provide")

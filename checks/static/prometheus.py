@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 from checks.static._util import prom_duration_ok
@@ -117,3 +118,34 @@ def exporter_jobs(ctx: CheckContext):
     wanted = [n for n, s in ctx.stack.services.items() if s.runner in ("postgres_exporter", "redis_exporter") and s.enabled]
     problems = [(f"no job scrapes {name}", doc.loc("scrape_configs")) for name in wanted if _job_for(ctx, name) is None]
     return verdict(problems, f"exporters scraped: {', '.join(wanted)}")
+
+
+_SELECTOR = re.compile(r"([A-Za-z_:][A-Za-z0-9_:]*)\s*\{([^}]*)\}")
+_MATCHER = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)")
+
+
+def _dashboard_label_names(ctx: CheckContext) -> set[str]:
+    """Label names the alert rules select on in series the dashboard exposes."""
+    exposed, names = ctx.exposed_metrics(), set()
+    for group in (ctx.alerts.data or {}).get("groups") or []:
+        for rule in group.get("rules") or []:
+            for metric, selector in _SELECTOR.findall(str(rule.get("expr", ""))):
+                if metric in exposed:
+                    names.update(_MATCHER.findall(selector))
+    return names
+
+
+@check("prometheus.target_labels_kept", SECTION, "The dashboard job's target labels do not overwrite a label the alert rules select on in its series (unless honor_labels: true).", catches="an alert that can never fire: the target's `service: dashboard` renames the metric's own `service` to exported_service")
+def target_labels_kept(ctx: CheckContext):
+    doc, job = ctx.prometheus, _job_for(ctx, "dashboard")
+    if job is None:
+        return failed("no scrape job targets the dashboard", location=doc.loc("scrape_configs"))
+    used, problems = _dashboard_label_names(ctx), []
+    if job.get("honor_labels") is not True:
+        index = scrape_jobs(ctx).index(job)
+        for static in job.get("static_configs") or []:
+            clash = sorted(set(static.get("labels") or {}) & used)
+            if clash:
+                problems.append((f"job {job.get('job_name')}: target label(s) {', '.join(clash)} replace the dashboard's own, "
+                                 "which the alert rules select on (set honor_labels: true or drop the label)", doc.loc("scrape_configs", index)))
+    return verdict(problems, f"the alert rules' labels {sorted(used)} reach Prometheus as the dashboard exposes them")

@@ -29,7 +29,7 @@ from .resilience.breaker import breakers_from_settings
 from .resilience.features import FEATURES
 from .resilience.levels import SERVICES
 from .resilience.manager import DegradationManager
-from .routes import ai, analytics, events, files, health, inventory, inventory_write, sessions
+from .routes import admin, ai, analytics, events, files, health, inventory, inventory_write, sessions
 from .services import Services
 from .settings import Settings, load_settings
 from .snapshot import snapshot_loop
@@ -75,7 +75,8 @@ def build_services(s: Settings) -> Services:
     manager.add_listener(lambda m: metrics.observe_manager(m, breakers))
     return Services(settings=s, metrics=metrics, breakers=breakers, manager=manager, db=db,
                     redis=redis, s3=s3, llm=llm, local_limiter=LocalLimiter(),
-                    trusted_proxies=frozenset(s.dashboard_trusted_proxies))
+                    trusted_proxies=frozenset(s.dashboard_trusted_proxies),
+                    configured_health_interval=float(s.health_check_interval))
 
 
 _prebuilt: list[FastAPI] = []
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                      **service_failure_response_fields(services, exc))
 
     app.include_router(health.router)
+    app.include_router(admin.router)
     api = [inventory.router, inventory_write.router, sessions.router, files.router, ai.router,
            analytics.router, events.router]
     for router in api:

@@ -34,6 +34,7 @@ class Services:
     cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use
     background: list = field(default_factory=list)
     trusted_proxies: frozenset = frozenset()   # DASHBOARD_TRUSTED_PROXIES: may set X-Forwarded-For
+    configured_health_interval: float = 0.0   # HEALTH_CHECK_INTERVAL as started (admin may change the live one)
 
     def fallback(self, service: str) -> None:
         """Count one request served by a fallback path because ``service`` was unavailable."""

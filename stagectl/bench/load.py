@@ -29,6 +29,10 @@ from stagectl.errors import PreflightError
 from stagectl.loopback import fresh_loopback, is_loopback_url
 from stagectl.process import stop_group
 
+# The fewest successful operations a percentile may come from: below 20 the p95 is the slowest
+# sample (docs/commands.md, bench). A target measured fewer times fails, whatever its latency.
+MIN_LATENCY_SAMPLES = 20
+
 
 @dataclasses.dataclass
 class Measurement:
@@ -75,6 +79,8 @@ def judge(m: Measurement) -> Measurement:
     problems = []
     if m.ok == 0:
         problems.append("no successful operation")
+    elif m.ok < MIN_LATENCY_SAMPLES:
+        problems.append(f"percentiles from {m.ok} samples (at least {MIN_LATENCY_SAMPLES} needed)")
     if m.errors:
         kinds = ", ".join(f"{k}×{v}" for k, v in sorted(m.error_kinds.items()))
         problems.append(f"{m.errors} of {m.count} failed ({kinds})")

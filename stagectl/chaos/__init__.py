@@ -32,6 +32,9 @@ MAX_INTERVAL_S = {"quick": 2.0, "matrix": 1.5}
 # `stagectl run` brings the stack up with this override (validate still judges the env file as
 # written), and report.json lists it under config_overrides.
 PROBE_INTERVAL_OVERRIDE = {"HEALTH_CHECK_INTERVAL": "1"}
+# A stack brought up with a plain `up` (the configured, slower interval) is switched to this one
+# for the chaos run through the dashboard's authenticated admin endpoint, and back after it.
+CHAOS_INTERVAL_S = 1.0
 
 
 def dashboard_for(project: Project) -> Dashboard:
@@ -51,7 +54,8 @@ def check_interval(dashboard: Dashboard, env: Mapping[str, str], which: str) -> 
         raise StagectlError(
             f"the dashboard evaluates health too slowly for a {which} chaos run: interval {seen} "
             f"(env HEALTH_CHECK_INTERVAL={env.get('HEALTH_CHECK_INTERVAL', '?')}), at most {limit:g}s needed",
-            hint="bring the stack up with `stagectl --set HEALTH_CHECK_INTERVAL=1 up` (and the same --set for chaos)",
+            hint="the dashboard did not take the chaos interval at run time (PUT /admin/health-interval); "
+                 "bring the stack up with `stagectl --set HEALTH_CHECK_INTERVAL=1 up`",
             exit_code=ExitCode.USAGE)
     return interval
 
@@ -76,19 +80,24 @@ def select_scenarios(which: str = "quick", down_fault: str = "stop", names: Sequ
 
 
 def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scenario], *, which: str = "quick",
-                       restart_timeout: float = 60.0) -> ChaosRun:
+                       restart_timeout: float = 60.0, breakers: bool = False) -> ChaosRun:
     """Check the live probe interval (exit 2 when too slow for `which`), wait for OPTIMAL, run
-    `scenarios` against the running stack. Returns a ChaosRun."""
+    `scenarios` against the running stack, then (with `breakers`) time every breaker's half-open
+    and close against its configured recovery timeout. Returns a ChaosRun."""
     from stagectl.chaos.faults import FaultTarget
     from stagectl.chaos.runner import ChaosRunner, Timing, final_health, run_chaos
     from stagectl.chaos.scenarios import LevelTable
 
     table = LevelTable.from_env(project.env)
     dashboard = dashboard_for(project)
+    restore: float | None = None
     try:
         if dashboard.health() is None:
             raise PreflightError(f"the dashboard's /health gave no full report (HTTP {dashboard.last_status})",
                                  hint="is DASHBOARD_API_KEY the key the stack was started with?")
+        live = dashboard.health_interval()
+        if live is not None and live > MAX_INTERVAL_S[which]:
+            restore = dashboard.set_health_interval(CHAOS_INTERVAL_S)
         interval = check_interval(dashboard, project.env, which)
         runner = ChaosRunner(FaultTarget(backend, project.stack, project.env, restart_timeout),
                              dashboard, table, Timing.from_env(project.env, interval))
@@ -96,15 +105,30 @@ def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scena
         if not ready:
             raise UnhealthyError("the stack is not healthy and OPTIMAL before chaos; nothing would be measured",
                                  hint="see `stagectl status` and the dashboard's /health")
-        return run_chaos(runner, scenarios)
+        run = run_chaos(runner, scenarios)
+        if breakers and run.final_healthy:
+            from stagectl.chaos.alerts import AlertWatch
+            from stagectl.chaos.breaker_timing import measure_all
+
+            watch = AlertWatch.for_project(project)
+            reason = watch.unavailable()
+            if reason:
+                run.breakers = measure_all(runner, project.env, alert_skip=reason)
+            else:
+                with watch:
+                    run.breakers = measure_all(runner, project.env, alerts=watch)
+            run.final_healthy, run.final_detail = final_health(runner)  # whole again after the breakers
+        return run
     finally:
+        if restore is not None:
+            dashboard.set_health_interval(restore)  # the stack goes on as it was brought up
         dashboard.close()
 
 
 def chaos_phase(project: Project, backend: Backend, which: str = "quick") -> ChaosPhase:
     """The `which` scenario set against the running stack, as the report's chaos phase."""
     started = dt.datetime.now(dt.timezone.utc)
-    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which)
+    run = run_chaos_on_stack(project, backend, select_scenarios(which), which=which, breakers=True)
     flag = "--matrix" if which == "matrix" else ""
     return phase_of(run, command=f"stagectl chaos {flag}".strip(), started_at=started)
 
@@ -128,7 +152,9 @@ def phase_of(run: ChaosRun, *, command: str, started_at: dt.datetime) -> ChaosPh
                 for s in run.timeline if s.get("level") in LEVELS]
     return ChaosPhase(status="passed" if run.ok else "failed", reason=failure_summary(list(checks.values())),
                       command=command, started_at=started_at, duration_s=run.wall_s,
-                      scenarios=scenarios, timeline=timeline, checks=[checks["chaos.final-health"]])
+                      scenarios=scenarios, timeline=timeline,
+                      checks=[c for i, c in checks.items() if i.startswith(("chaos.breaker-timing.", "chaos.breaker-alert."))]
+                      + [checks["chaos.final-health"]])
 
 
 __all__ = ["MODES", "chaos_phase", "check_interval", "phase_of", "run_chaos_on_stack", "select_scenarios"]

@@ -53,6 +53,9 @@ PROBES: dict[str, Probe] = {
 }
 
 
+ADMIN_INTERVAL = "/admin/health-interval"  # the dashboard's run-time health interval (key required)
+
+
 class Dashboard:
     """The dashboard under test, seen over HTTP with the API key."""
 
@@ -78,6 +81,23 @@ class Dashboard:
 
     def close(self) -> None:
         self.client.close()
+
+    def health_interval(self) -> float | None:
+        """The evaluation interval in force (`GET /admin/health-interval`), None when the dashboard
+        has no such endpoint or refused."""
+        try:
+            response = self.client.get(ADMIN_INTERVAL)
+            return float(response.json()["seconds"]) if response.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            return None
+
+    def set_health_interval(self, seconds: float) -> float:
+        """Set the live evaluation interval; returns the previous one. Raises on refusal: a chaos
+        run that cannot make the dashboard fast, or cannot put it back, must say so."""
+        response = self.client.put(ADMIN_INTERVAL, json={"seconds": seconds})
+        if response.status_code != 200:
+            raise RuntimeError(f"PUT {ADMIN_INTERVAL} answered {response.status_code}: {response.text[:200]}")
+        return float(response.json()["previous_seconds"])
 
     def health(self) -> dict | None:
         """The full /health report (None when unreachable or not JSON); recorded in the timeline."""

@@ -246,11 +246,13 @@ class ChaosRun:
     wall_s: float
     final_healthy: bool
     final_detail: str = ""
+    breakers: list = dataclasses.field(default_factory=list)  # chaos.breaker_timing.BreakerTiming
 
     @property
     def ok(self) -> bool:
         applicable = [r for r in self.scenarios if not r.not_applicable]
-        return self.final_healthy and all(r.status == "pass" for r in applicable)
+        return (self.final_healthy and all(r.status == "pass" for r in applicable)
+                and all(b.ok and b.alert_ok for b in self.breakers))
 
     def to_dict(self) -> dict:
         counts = {s: sum(r.status == s and not r.not_applicable for r in self.scenarios) for s in ("pass", "fail", "skip")}
@@ -260,6 +262,7 @@ class ChaosRun:
                             "total": len(self.scenarios), "ok": self.ok, "wall_s": self.wall_s,
                             "health_check_interval_s": self.interval_s, "final_healthy": self.final_healthy,
                             "final_detail": self.final_detail},
+                "breaker_timing": [dataclasses.asdict(b) for b in self.breakers],
                 "timeline": self.timeline}
 
     def check_results(self) -> list:
@@ -273,6 +276,7 @@ class ChaosRun:
                            f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),
                            evidence=None if r.features_ok else str(r.feature_mismatches))
                for r in self.scenarios]
+        out += [c for b in self.breakers for c in (b.check(), b.alert_check())]
         out.append(CheckResult("chaos.final-health", "chaos", "pass" if self.final_healthy else "fail",
                                self.final_detail or "stack healthy and OPTIMAL after the run"))
         return out

@@ -66,7 +66,9 @@ def register(app: typer.Typer) -> None:
             run = observe_remote(project, remote, scenarios)
         else:
             project, stack_backend = running_stack(backend)
-            run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
+            # every breaker's timing too, unless only some scenarios were asked for
+            run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout,
+                                     breakers=not scenario)
         if report is not None:
             from stagectl.report.standalone import record_phase
 
@@ -80,6 +82,9 @@ def register(app: typer.Typer) -> None:
         else:
             out = console()
             out.print(_table(run))
+            for b in run.breakers:
+                mark = "[green]pass[/]" if b.ok else "[red]fail[/]"
+                out.print(f"breaker {b.service}: {mark} {context.mask(b.check().message)}")
             for r in run.scenarios:
                 if r.detail:
                     out.print(f"[dim]{r.name}:[/] {context.mask(r.detail)}")

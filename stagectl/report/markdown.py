@@ -125,6 +125,11 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
                          f"{c.p99_ms:.1f}", f"{c.throughput_rps:.1f}", c.errors, None, "reference"))
         out += _table(("endpoint", "n", "conc.", "p50 ms", "p95 ms", "p99 ms", "req/s", "errors", "target", "verdict"), bench_rows)
         out += [""]
+    latency = _smoke_latency_rows(r)
+    if latency:
+        out += [f"Smoke latency checks, measured by `{r.phases.smoke.command}` (n = samples behind each p95):", ""]  # type: ignore[union-attr]
+        out += _table(("check", "n", "p95 ms", "limit ms", "status"), latency)
+        out += [""]
     if r.phases.chaos and r.phases.chaos.scenarios:
         ch = r.phases.chaos
         out += [f"Degradation under faults, measured by `{ch.command}`:", ""]
@@ -156,3 +161,13 @@ def render_markdown(report: Report, masker: Masker | None = None) -> str:
     out += ["", "Every other item of the 15-section checklist is backed by a check above "
             "(see the HTML report for the links)."]
     return "\n".join(out) + "\n"
+
+
+def _smoke_latency_rows(r) -> list[tuple[object, ...]]:
+    """Smoke checks that recorded a sample count (`n=` in their evidence), with their percentile."""
+    rows: list[tuple[object, ...]] = []
+    for check in (r.phases.smoke.checks if r.phases.smoke else []):
+        recorded = dict(line.split("=", 1) for line in (check.evidence or "").splitlines() if "=" in line)
+        if "n" in recorded:
+            rows.append((check.id, recorded["n"], recorded.get("p95_ms"), recorded.get("limit_ms"), check.status))
+    return rows

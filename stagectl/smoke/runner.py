@@ -133,5 +133,16 @@ def parse_junit(path: Path, masker: Masker) -> list[CheckResult]:
                 message = masker(node.get("message") or tag)
                 evidence = masker((node.text or "").strip()[-4000:]) or None
                 break
+        recorded = _properties(case)
+        if recorded:  # e.g. a latency check's sample count and percentile: kept whatever the outcome
+            lines = "\n".join(f"{k}={v}" for k, v in recorded.items())
+            evidence = masker(lines) + ("\n" + evidence if evidence else "")
+            if status == "pass" and "n" in recorded:
+                message = "passed (" + ", ".join(f"{k}={v}" for k, v in recorded.items()) + ")"
         out.append(CheckResult(f"smoke.{cls}.{name}", section, status, message, duration_ms=round(duration_ms, 1), evidence=evidence))
     return out
+
+
+def _properties(case: ET.Element) -> dict[str, str]:
+    """`record_property` values of one test case (pytest writes them under <properties>)."""
+    return {p.get("name", ""): p.get("value", "") for p in case.iter("property") if p.get("name")}

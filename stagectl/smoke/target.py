@@ -48,6 +48,9 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
     backend = backend_name(backend, project)
     url = f"http://127.0.0.1:{_running_dashboard(project, name, backend).port}"
     if backend != "local":  # the log file lives inside the container: the logging tests say so and skip
+        from stagectl.smoke.endpoints import ENV_NAME, compose_dashboard_env, encoded
+
+        env[ENV_NAME] = encoded(compose_dashboard_env(project, name))  # the container's own view
         return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
     return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)

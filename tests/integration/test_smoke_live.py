@@ -122,7 +122,7 @@ class VariantDashboard:
         project = stack.project(**changes, DASHBOARD_PORT=str(self.port))
         ctx = RunnerContext(stack=project.stack, env=project.env, root=project.root, state_dir=project.state_dir)
         launch = build_launch("dashboard", project.stack.services["dashboard"], ctx)
-        name = "-".join(changes) or "open-metrics"
+        name = "-".join(changes) or (app or "open-metrics").rsplit(":", 1)[-1]
         self.log = stack.tmp / f"variant-{name}.json.log"
         self.out = stack.tmp / f"variant-{name}.out"
         self.argv = [app if a == "inventario_dashboard.app:create_app" and app else a for a in launch.argv]
@@ -166,6 +166,8 @@ class VariantDashboard:
 
 
 OPEN_METRICS_APP = "tests.integration.smoke_open_metrics_app:create_app"
+HARDCODED_S3_APP = "tests.integration.smoke_broken_apps:hardcoded_s3_app"
+WILDCARD_CORS_APP = "tests.integration.smoke_broken_apps:wildcard_cors_app"
 # variant id → (dashboard changes, replacement app, -k selection, the failures it must cause exactly)
 VARIANTS = {
     # staging refuses a switched-off limit (the dashboard's own tests); a development build may run
@@ -179,6 +181,12 @@ VARIANTS = {
                                {"smoke.TestCircuitBreakers.test_thresholds_match_config[database]",
                                 "smoke.TestDeploymentChecklist.test_breaker_configs"}),
     "metrics-without-auth": ({}, OPEN_METRICS_APP, "Metrics", {"smoke.TestMetrics.test_requires_auth"}),
+    # the stack's stand-ins listen on random ports, so the default S3 address cannot match
+    "s3-endpoint-hardcoded": ({}, HARDCODED_S3_APP, "Endpoints or SecurityHeaders",
+                              {"smoke.TestEndpoints.test_endpoint_in_use_matches_config[s3]"}),
+    "cors-wildcard-default": ({"DASHBOARD_CORS_ORIGINS": ""}, WILDCARD_CORS_APP, "Cors or Endpoints or SecurityHeaders",
+                              {"smoke.TestCors.test_unlisted_origin_gets_no_allow_origin",
+                               "smoke.TestCors.test_listed_origin_is_allowed"}),
 }
 
 
@@ -210,3 +218,152 @@ def test_broken_dashboard_is_caught(stack, variant_dashboards, variant):
     assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"
     assert len(passed) >= 5, f"{variant}: the rest of the selection should pass, passed only {sorted(passed)}"
     print(f"{variant}: caught by {sorted(failed)}; {len(passed)} others passed in {result.duration_s:.1f}s")
+
+
+class VariantPrometheus:
+    """A second Prometheus beside the stack's: the stack's own generated config with one mistake,
+    a 2 s scrape/evaluation interval (so the suite's bounded waits stay short), its own port and
+    storage."""
+
+    def __init__(self, stack: Stack, name: str, change):
+        from shutil import which
+
+        import yaml
+
+        config = yaml.safe_load((stack.project().state_dir / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+        config["global"].update(scrape_interval="2s", evaluation_interval="2s")
+        change(config, stack.tmp)
+        self.port = free_port()
+        self.dir = stack.tmp / f"prometheus-{name}"
+        self.dir.mkdir()
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+        binary = which("prometheus")
+        assert binary, "prometheus is not on PATH (apt-get install prometheus)"
+        self.argv = [binary, f"--config.file={self.dir / 'prometheus.yml'}", f"--storage.tsdb.path={self.dir / 'data'}",
+                     f"--web.listen-address=127.0.0.1:{self.port}"]
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> VariantPrometheus:
+        with open(self.dir / "out.log", "wb") as out:
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/-/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, (self.dir / "out.log").read_text()[-2000:]
+            time.sleep(0.2)
+        raise AssertionError("variant Prometheus not ready within 30s")
+
+    def __exit__(self, *exc) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(15)
+
+
+def _wrong_dashboard_key(config: dict, tmp: Path) -> None:
+    wrong = tmp / "wrong_key"
+    wrong.write_text("not-the-dashboard-key", encoding="utf-8")
+    wrong.chmod(0o600)
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "dashboard")
+    job["authorization"]["credentials_file"] = str(wrong)
+
+
+def _rules_not_loaded(config: dict, tmp: Path) -> None:
+    # a rules path that matches no file: Prometheus starts happily with no rules at all
+    config["rule_files"] = [str(Path(r).with_name("alerts.yml")) for r in config["rule_files"]]
+
+
+MONITORING_VARIANTS = {
+    "dashboard-scrape-wrong-key": (_wrong_dashboard_key, {"smoke.TestMonitoring.test_every_scrape_target_up"}),
+    "rules-not-loaded": (_rules_not_loaded, {"smoke.TestMonitoring.test_alert_rules_loaded_and_inactive"}),
+}
+
+
+@pytest.mark.parametrize("variant", list(MONITORING_VARIANTS))
+def test_broken_monitoring_is_caught(stack, variant):
+    change, expected_failures = MONITORING_VARIANTS[variant]
+    expected = smoke_target(stack.project(), target="http://unused")
+    dashboard_url = f"http://127.0.0.1:{stack.overrides['DASHBOARD_PORT']}"
+    with VariantPrometheus(stack, variant, change) as prometheus:
+        env = {**expected.env, "STAGECTL_PROMETHEUS_URL": f"http://127.0.0.1:{prometheus.port}",
+               "PROMETHEUS_SCRAPE_INTERVAL": "2s"}
+        result = run_smoke(dataclasses.replace(expected, url=dashboard_url, env=env), select="Monitoring", timeout_s=120)
+    failed = {r.id for r in result.results if r.failed}
+    assert failed == expected_failures, f"{variant}: failed {sorted(failed)}\n{result.output_tail[-2000:]}"
+    assert result.pytest_exit == 1 and len(result.results) == 2
+    print(f"{variant}: caught by {sorted(failed)} in {result.duration_s:.1f}s")
+
+
+FIXED_BREAKER_APP = "tests.integration.chaos_fixed_breaker_app:create_app"
+
+
+@pytest.mark.parametrize(("app", "ok"), [(None, True), (FIXED_BREAKER_APP, False)], ids=["configured", "fixed-30s"])
+def test_breaker_timing_follows_the_configured_recovery_timeout(stack, app, ok):
+    """chaos's breaker timing on the redis breaker of a dashboard whose configured recovery timeout
+    is 3 s: the real breaker goes half-open after ~3 s and closes; one that waits a fixed 30 s fails
+    (bounded: the wait ends TOLERANCE_S + 1 s after the configured timeout)."""
+    from stagectl.chaos import dashboard_for
+    from stagectl.chaos.breaker_timing import measure_breaker
+    from stagectl.chaos.faults import FaultTarget
+    from stagectl.chaos.runner import ChaosRunner, Timing
+    from stagectl.chaos.scenarios import LevelTable
+    from stagectl.stack import backend_for
+
+    changes = {"REDIS_CB_RECOVERY_TIMEOUT": "3"}
+    dashboard = VariantDashboard(stack, changes, app).start()
+    try:
+        dashboard.wait_live()
+        project = stack.project(**changes, DASHBOARD_PORT=str(dashboard.port))
+        probe = dashboard_for(project)
+        runner = ChaosRunner(FaultTarget(backend_for("local", project), project.stack, project.env, 60), probe,
+                             LevelTable.from_env(project.env), Timing.from_env(project.env, 1.0))
+        closed, _ = runner._wait(lambda h: bool(h) and h["services"]["redis"]["circuit_breaker"]["state"] == "closed", 30)
+        assert closed, "the variant's redis breaker is not closed to begin with"
+        timing = measure_breaker(runner, "redis", 3.0, int(project.env["REDIS_CB_FAILURE_THRESHOLD"]),
+                                 int(project.env["REDIS_CB_HALF_OPEN_REQUESTS"]))
+        probe.close()
+    finally:
+        dashboard.stop()
+    print(f"breaker timing ({app or 'real'}): {timing.check().message}")
+    assert timing.ok is ok, timing.check().message
+    if ok:
+        assert abs(timing.half_open_after_s - 3.0) <= 1.0 and timing.closed_after_s is not None
+    else:
+        assert timing.half_open_after_s is None and "no half-open trial within" in timing.problems[0]
+
+
+def test_breaker_alert_fires_under_chaos_and_prometheus_is_put_back(stack):
+    """chaos.alerts on the stack's own Prometheus: while the redis breaker is open its alert goes
+    pending or firing (1 s scrape/evaluation and `for: 1s` for the run), it clears after the breaker
+    closes, and afterwards Prometheus runs its original config and rules again."""
+    from stagectl.chaos import dashboard_for
+    from stagectl.chaos.alerts import AlertWatch
+    from stagectl.chaos.breaker_timing import measure_breaker
+    from stagectl.chaos.faults import FaultTarget
+    from stagectl.chaos.runner import ChaosRunner, Timing
+    from stagectl.chaos.scenarios import LevelTable
+    from stagectl.stack import backend_for
+
+    project = stack.project()
+    watch = AlertWatch.for_project(project)
+    assert watch.unavailable() is None, watch.unavailable()
+    original = watch.config.read_text(encoding="utf-8")
+    probe = dashboard_for(project)
+    runner = ChaosRunner(FaultTarget(backend_for("local", project), project.stack, project.env, 60), probe,
+                         LevelTable.from_env(project.env), Timing.from_env(project.env, 1.0))
+    e = project.env
+    with watch:
+        timing = measure_breaker(runner, "redis", float(e["REDIS_CB_RECOVERY_TIMEOUT"]), int(e["REDIS_CB_FAILURE_THRESHOLD"]),
+                                 int(e["REDIS_CB_HALF_OPEN_REQUESTS"]), alerts=watch)
+    probe.close()
+    series = httpx.get(f"{watch.url}/api/v1/query", params={"query": "circuit_breaker_state"}, timeout=5).json()
+    print(f"breaker alert: {timing.alert_check().message}; {timing.check().message}; series now: {series['data']}")
+    assert timing.ok, timing.check().message
+    assert timing.alert_check().status == "pass", timing.alert_check().message
+    assert watch.config.read_text(encoding="utf-8") == original
+    rules = httpx.get(f"{watch.url}/api/v1/rules", timeout=5).json()["data"]["groups"]
+    durations = {r["name"]: r["duration"] for g in rules for r in g["rules"]}
+    assert durations["RedisCircuitBreakerOpen"] == 120 and len(durations) == 8, durations

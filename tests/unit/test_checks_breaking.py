@@ -55,6 +55,9 @@ def example_broken_but_user_env_ok(root, line):
     append(root, EXAMPLE, line)
 
 
+SETTINGS = "dashboard/inventario_dashboard/settings.py"
+MISSPELT_ALIAS = 's3_bucket_name: str = Field("", validation_alias=AliasChoices("S3_BUCKT_NAME"))'
+
 NO_PATH = {"search_path": "/nonexistent-bin-dir"}
 NOT_FOUND = {"resolver": lambda service: Resolution(None, f"{service.runner} not found", "apt-get install it")}
 
@@ -94,6 +97,7 @@ CASES: dict[str, tuple] = {
     "healthchecks.durations_valid": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("redis")(d)["healthcheck"].update(interval=10)), {}),
     "healthchecks.timeout_lt_interval": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("postgres")(d)["healthcheck"].update(timeout="15s")), {}),
     "healthchecks.retries_positive": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("postgres")(d)["healthcheck"].update(retries=0)), {}),
+    "healthchecks.executables_in_image": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("prometheus")(d)["healthcheck"].update(test=["CMD", "curl", "-fsS", "http://127.0.0.1:9090/-/ready"])), {}),
     "healthchecks.match_spec": (lambda r: replace(r, COMPOSE, "pg_isready -U $${POSTGRES_USER}", "pg_isready -U ${POSTGRES_USER}"), {}),
     # ports
     "ports.in_range": (lambda r: replace(r, COMPOSE, '"127.0.0.1:${DASHBOARD_PORT:-8080}:8080"', '"127.0.0.1:80:8080"'), {}),
@@ -154,6 +158,7 @@ CASES: dict[str, tuple] = {
     "prometheus.job_names_unique": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][2].update(job_name="postgres")), {}),
     "prometheus.targets_known": (lambda r: replace(r, PROM, "redis-exporter:9121", "redis-exporter:9999"), {}),
     "prometheus.dashboard_job": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][0].pop("authorization")), {}),
+    "prometheus.target_labels_kept": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"][0]["static_configs"][0].update(labels={"service": "dashboard"})), {}),
     "prometheus.exporter_jobs": (lambda r: edit_yaml(r, PROM, lambda d: d["scrape_configs"].pop(2)), {}),
     # alerts
     "alerts.schema": (lambda r: edit_yaml(r, ALERTS, lambda d: rule(0)(d).update(annotation=rule(0)(d).pop("annotations"))), {}),
@@ -203,6 +208,7 @@ CASES: dict[str, tuple] = {
     "security.flags_boolean": (lambda r: user_env(r, METRICS_ENABLED="on"), {}),
     # deadvars
     "deadvars.unread": (lambda r: append(r, EXAMPLE, "# nobody reads this\nUNUSED_KNOB=1\n"), {}),
+    "deadvars.aliases_known": (lambda r: replace(r, SETTINGS, 's3_bucket_name: str = ""', MISSPELT_ALIAS), {}),
     "deadvars.dashboard_env_read": (lambda r: edit_yaml(r, COMPOSE, lambda d: svc("dashboard")(d)["environment"].update(IGNORED_BY_APP="${DEBUG}")), {}),
     # system
     "system.python": (lambda r: None, {"python_version": (3, 9)}),

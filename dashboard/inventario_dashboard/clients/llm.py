@@ -65,6 +65,11 @@ class Llm:
         self._load_error: str | None = None
 
     @property
+    def endpoint_in_use(self) -> str:
+        """The base URL both the probe and the completions use (no key in it)."""
+        return self._base_url
+
+    @property
     def client(self):
         """The ``openai.AsyncOpenAI`` client, or None while it is not (yet) built."""
         return self._client

@@ -69,6 +69,9 @@ class Database:
     def __init__(self, settings, guard: Guard):
         self.guard = guard
         self._schema_ready = False
+        self._connected_to: str | None = None
+        dialled = psycopg.conninfo.conninfo_to_dict(conninfo(settings))
+        self._dials = f"{dialled.get('host')}:{dialled.get('port')}"  # host:port only, no password
         self.pool = AsyncConnectionPool(
             conninfo(settings), min_size=settings.db_pool_min_size,
             max_size=settings.db_pool_max_size, timeout=float(settings.db_connect_timeout),
@@ -138,6 +141,13 @@ class Database:
         """Health probe: ``select 1`` on a pooled connection (the manager runs it via the breaker)."""
         async with self.pool.connection() as conn:
             await conn.execute("select 1")
+            self._connected_to = f"{conn.info.host}:{conn.info.port}"
+
+    @property
+    def endpoint_in_use(self) -> str:
+        """host:port of the server the last probe's connection reached (libpq's own answer), or
+        what the pool will dial before the first probe. Never the password."""
+        return self._connected_to or self._dials
 
 
 def _diag(exc: psycopg.Error) -> str:

@@ -37,6 +37,12 @@ class RedisStore:
     async def close(self) -> None:
         await self.client.aclose()
 
+    @property
+    def endpoint_in_use(self) -> str:
+        """host:port the client's connection pool dials (never the password)."""
+        kwargs = self.client.connection_pool.connection_kwargs
+        return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
     async def probe(self) -> None:
         """Health probe: PING."""
         await self.client.ping()

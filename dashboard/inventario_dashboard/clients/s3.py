@@ -51,6 +51,11 @@ class ObjectStore:
                               read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"}))
 
     @property
+    def endpoint_in_use(self) -> str | None:
+        """The URL the boto3 client sends to (its own, not the setting), None when unconfigured."""
+        return self._client.meta.endpoint_url if self._client is not None else None
+
+    @property
     def client(self):
         if self._client is None:
             raise S3NotConfigured("S3_ENDPOINT_URL is empty or points at AWS; this dashboard only "

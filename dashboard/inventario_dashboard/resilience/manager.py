@@ -81,10 +81,26 @@ class DegradationManager:
         self._apply(self._target_level(), counts_as_evaluation=True)
 
     async def run(self) -> None:
-        """Evaluate every HEALTH_CHECK_INTERVAL seconds until cancelled."""
+        """Evaluate every HEALTH_CHECK_INTERVAL seconds until cancelled (a changed interval takes
+        effect at once: `set_interval` ends the current pause)."""
+        self._interval_changed = asyncio.Event()
         while True:
             await self.evaluate_once()
-            await asyncio.sleep(self.settings.health_check_interval)
+            self._interval_changed.clear()
+            try:
+                await asyncio.wait_for(self._interval_changed.wait(), timeout=self.settings.health_check_interval)
+            except asyncio.TimeoutError:
+                pass
+
+    def set_interval(self, seconds: float) -> float:
+        """Change the evaluation interval at run time (the authenticated admin endpoint, used by
+        stagectl's chaos run on a stack brought up with a slow one); returns the previous value."""
+        previous = float(self.settings.health_check_interval)
+        self.settings.health_check_interval = float(seconds)
+        changed = getattr(self, "_interval_changed", None)
+        if changed is not None:
+            changed.set()
+        return previous
 
     def report_failure(self, service: str) -> None:
         """A real call to `service` failed: mark it down now and worsen the level if needed."""

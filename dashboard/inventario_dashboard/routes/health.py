@@ -89,12 +89,17 @@ def full_report(services: Services) -> dict:
     """Everything §6 lists for an authenticated /health."""
     s, manager = services.settings, services.manager
     report_services = {}
+    # what each client actually dials (its own state, not the settings): smoke compares it with
+    # the configuration, so a client that ignores its setting cannot pass unseen
+    endpoints = {"database": services.db.endpoint_in_use, "redis": services.redis.endpoint_in_use,
+                 "s3": services.s3.endpoint_in_use, "openai": services.llm.endpoint_in_use}
     for name, health in manager.services.items():
         report_services[name] = {
             "status": health.status, "latency_ms": health.latency_ms,
             "weight": s.service_weights.get(name), "last_check": health.last_check,
             "last_error": health.last_error,
             "circuit_breaker": services.breakers[name].snapshot(),
+            "endpoint": endpoints[name],
         }
     return {
         "environment": s.environment,

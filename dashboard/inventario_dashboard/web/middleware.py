@@ -32,7 +32,7 @@ _SAFE_REQUEST_ID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 OTHER_METHOD = "OTHER"
 # Paths that need an API key (the routes check it too; checking here comes before the body).
-_PROTECTED_PREFIXES = ("/api/",)
+_PROTECTED_PREFIXES = ("/api/", "/admin/")
 _PROTECTED_PATHS = frozenset({"/metrics", "/openapi.json", "/docs"})
 
 

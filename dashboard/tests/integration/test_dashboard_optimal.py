@@ -46,7 +46,7 @@ def test_health_optimal_score_100_breakers_closed_all_features(api):
         assert svc["status"] == "up", (name, svc)
         assert svc["circuit_breaker"]["state"] == "closed"
         assert svc["latency_ms"] is not None and svc["last_check"]
-        assert set(svc) == {"status", "latency_ms", "weight", "last_check", "last_error", "circuit_breaker"}
+        assert set(svc) == {"status", "latency_ms", "weight", "last_check", "last_error", "circuit_breaker", "endpoint"}
         assert set(svc["circuit_breaker"]) == {"state", "failure_count", "failure_threshold",
                                                "recovery_timeout_s", "half_open_max_calls"}
     assert report["features"] == {name: True for name in FEATURES}

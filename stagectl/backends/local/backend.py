@@ -20,6 +20,7 @@ import psutil
 
 import stagectl
 from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl.backends.local.logrotate import rotate_run_logs
 from stagectl.backends.local.preflight import check_ports, plan_services
 from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
@@ -96,6 +97,7 @@ class LocalBackend:
     def _start(self, names, skipped, wanted, wait_timeout, on_progress, t0) -> UpResult:
         run_id = uuid.uuid4().hex[:12]
         stack = self.ctx.stack
+        rotate_run_logs(self.ctx.state_dir / "logs")  # this stack's checks read only this stack's lines
         self.store.write({"run_id": run_id, "config_hash": wanted, "phase": "launching", "skipped": skipped,
                           "project": stack.project, "root": str(self.ctx.root),
                           "services": {n: {"phase": "pending", "port": stack.services[n].port,

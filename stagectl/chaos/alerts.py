@@ -1,0 +1,93 @@
+"""The alerting side of chaos: while a breaker is open, Prometheus's matching alert must go
+pending or firing, and be inactive again once the breaker has closed (docs/contract.md §7).
+
+The staging rules wait 1–5 minutes (`for:`) at a 15 s scrape interval, far longer than a chaos
+run. For the run, the running Prometheus gets a chaos variant of its own config through its
+reload endpoint (local backend: `--web.enable-lifecycle`): 1 s scrape and evaluation, and a copy
+of the rules with `for: CHAOS_FOR`; the original config is written back and reloaded afterwards
+(also on errors and Ctrl-C). Where that cannot be done (no local config file, Prometheus not
+reachable) the watch is unavailable and says why: the breaker checks then record a skip reason.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import yaml
+
+CHAOS_INTERVAL = "1s"
+CHAOS_FOR = "1s"
+ALERT_FOR_SERVICE = {"database": "DatabaseCircuitBreakerOpen", "openai": "OpenAICircuitBreakerOpen",
+                     "redis": "RedisCircuitBreakerOpen", "s3": "S3CircuitBreakerOpen"}
+
+
+class AlertWatch:
+    """Prometheus switched to chaos timing for the duration of a `with` block."""
+
+    def __init__(self, url: str, config: Path, timeout: float = 5.0):
+        self.url, self.config = url.rstrip("/"), config
+        self._original: str | None = None
+        self.client = httpx.Client(base_url=self.url, timeout=timeout)
+
+    @classmethod
+    def for_project(cls, project) -> AlertWatch:
+        svc = next((s for s in project.stack.services.values() if s.runner == "prometheus"), None)
+        port = svc.port if svc else 0
+        return cls(f"http://127.0.0.1:{port}", project.state_dir / "prometheus" / "prometheus.yml")
+
+    def unavailable(self) -> str | None:
+        """Why the watch cannot run here, or None."""
+        if not self.config.is_file():
+            return f"no local Prometheus config at {self.config} (not the local backend?)"
+        try:
+            if self.client.get("/-/ready").status_code != 200:
+                return f"Prometheus at {self.url} is not ready"
+        except httpx.HTTPError as exc:
+            return f"Prometheus at {self.url} is unreachable ({type(exc).__name__})"
+        return None
+
+    def _reload(self) -> None:
+        response = self.client.post("/-/reload")
+        if response.status_code != 200:
+            raise RuntimeError(f"Prometheus reload answered {response.status_code}: {response.text[:200]}")
+
+    def __enter__(self) -> AlertWatch:
+        self._original = self.config.read_text(encoding="utf-8")
+        data = yaml.safe_load(self._original) or {}
+        data.setdefault("global", {}).update(scrape_interval=CHAOS_INTERVAL, evaluation_interval=CHAOS_INTERVAL)
+        rules = []
+        for i, path in enumerate(data.get("rule_files") or []):
+            groups = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            for group in groups.get("groups") or []:
+                for rule in group.get("rules") or []:
+                    if "alert" in rule:
+                        rule["for"] = CHAOS_FOR
+            copy = self.config.with_name(f"chaos-rules-{i}.yml")
+            copy.write_text(yaml.safe_dump(groups, sort_keys=False), encoding="utf-8")
+            rules.append(str(copy))
+        data["rule_files"] = rules
+        try:
+            self.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+            self._reload()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._original is not None:
+            self.config.write_text(self._original, encoding="utf-8")
+            self._original = None
+            self._reload()
+        self.client.close()
+
+    def state(self, service: str) -> str:
+        """inactive | pending | firing of the service's breaker alert ("unknown" when not asked)."""
+        name = ALERT_FOR_SERVICE[service]
+        try:
+            alerts = self.client.get("/api/v1/alerts").json()["data"]["alerts"]
+        except (httpx.HTTPError, ValueError, KeyError):
+            return "unknown"
+        states = {a.get("state") for a in alerts if (a.get("labels") or {}).get("alertname") == name}
+        return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
