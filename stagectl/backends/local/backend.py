@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +19,7 @@ import psutil
 
 import stagectl
 from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl.backends.local import datahome
 from stagectl.backends.local.preflight import check_ports, plan_services
 from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
@@ -69,7 +69,7 @@ class LocalBackend:
         if os.geteuid() == 0:
             for name in names:
                 if self.ctx.stack.services[name].runner == "postgres":
-                    check_reachable_by(PG_USER, self.ctx.state_dir / "data" / name)
+                    check_reachable_by(PG_USER, datahome.pg_home(self.ctx.state_dir) / "data" / name)
         return names, skipped
 
     # --- up ----------------------------------------------------------------------------------------
@@ -267,7 +267,7 @@ class LocalBackend:
             if state:
                 result = self._stop_owner(state) if owner_alive(state) else self._reap_stale(state)
             if volumes:
-                shutil.rmtree(self.ctx.state_dir / "data", ignore_errors=True)
+                datahome.remove_volumes(self.ctx.state_dir)
             result = DownResult(result.stopped, result.killed, result.leftovers, volumes_removed=volumes)
             if result.leftovers:
                 raise TeardownError(f"still running after down: {', '.join(result.leftovers)}",
