@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "init", "config", "render", "validate", "up", "status", "logs", "down",
-    "smoke", "chaos", "bench", "report", "run",
+    "smoke", "chaos", "bench", "report", "run", "restart", "stop", "start", "exec", "ps",
 )
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
 _SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
