@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from stagectl import context
-from stagectl.commands.options import BackendOption
+from stagectl.commands.options import BackendOption, DownFault, value
 from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
     def chaos(
         matrix: bool = typer.Option(False, "--matrix", help="All 16 up/down combinations of the four dependencies."),
         scenario: list[str] = typer.Option([], "--scenario", help="Run only these scenarios (by name)."),
-        down_fault: str = typer.Option("stop", "--down-fault", help="How database/redis/s3 go down: stop or freeze."),
+        down_fault: DownFault = typer.Option(DownFault.stop, "--down-fault", help="How database/redis/s3 go down: stop or freeze."),
         json_out: bool = typer.Option(False, "--json", help='{"scenarios": [...], "summary": {...}, "timeline": [...]}'),
         restart_timeout: float = typer.Option(60.0, "--restart-timeout", min=1, help="Seconds a restarted service may take."),
         backend: BackendOption = None,
@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         from stagectl.stack import running_stack
 
         which = "matrix" if matrix else "quick"
-        scenarios = select_scenarios(which, down_fault, scenario)  # usage errors before anything else
+        scenarios = select_scenarios(which, str(value(down_fault)), scenario)  # usage errors before anything else
         project, stack_backend = running_stack(backend)
         run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
         if json_out:

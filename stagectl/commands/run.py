@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from stagectl import context
-from stagectl.commands.options import BackendOption
+from stagectl.commands.options import BackendOption, ChaosMode, TeardownMode, value
 from stagectl.output import console
 
 if TYPE_CHECKING:
@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def run(
         backend: BackendOption = None,
-        chaos: str = typer.Option("quick", "--chaos", help="quick (the dashboard's own failure modes), matrix (all 16), or off."),
-        teardown: str = typer.Option("always", "--teardown", help="always | on-success | never."),
+        chaos: ChaosMode = typer.Option(ChaosMode.quick, "--chaos", help="quick (the dashboard's own failure modes), matrix (all 16), or off."),
+        teardown: TeardownMode = typer.Option(TeardownMode.always, "--teardown", help="always | on-success | never."),
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=1.0, help="Seconds until every service must be healthy."),
         bench_seconds: float = typer.Option(5.0, "--bench-seconds", min=0.0, help="Time limit per bench endpoint (0 = skip bench)."),
         out: Path = typer.Option(Path("reports"), "--out", help="Where report.json and its views go."),
@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         """The whole pipeline for CI (exit codes: see README)."""
         from stagectl.run import RunOptions, run_pipeline
 
-        result, out_dir = run_pipeline(RunOptions(backend=backend, chaos=chaos, teardown=teardown, wait_timeout=wait_timeout,
+        result, out_dir = run_pipeline(RunOptions(backend=value(backend), chaos=str(value(chaos)), teardown=str(value(teardown)), wait_timeout=wait_timeout,
                                                   bench_seconds=bench_seconds, out=out, volumes=volumes))
         print_summary(result, out_dir)
         return result.exit_code

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from stagectl import context
-from stagectl.commands.options import BackendOption
+from stagectl.commands.options import BackendOption, value
 from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 from stagectl.results import summarize
@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         from stagectl.smoke.target import smoke_target
 
         project = context.get_project()
-        smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=backend)
+        smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=value(backend))
         if api_key_env:  # any name may hold the key; mask it even when the name does not look secret
             context.current().masker.add(smoke.env[api_key_env])
         result = runner.run_smoke(smoke, select=select, timeout_s=timeout)

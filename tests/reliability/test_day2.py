@@ -58,10 +58,10 @@ def test_a_crashed_service_is_restarted_by_its_policy_and_a_stopped_one_is_not(p
 
 def test_a_service_that_keeps_crashing_gets_a_crash_loop_verdict(project):
     """Fault: endless restarts of a service that cannot run (no back-off, no verdict)."""
-    project.write({"a": project.service("a", "--exit-after", "0.6", "--code", "3", restart="on-failure",
+    project.write({"a": project.service("a", "--exit-after", "2.5", "--code", "3", restart="on-failure",
                                         start_period="5s")})
     assert project.run("up", "--wait-timeout", "20", env=project.env(**FAST)).code == 0
-    rows = eventually(lambda: (r := _rows(project))["a"]["detail"].find("crash loop") >= 0 and r, timeout=40)
+    rows = eventually(lambda: (r := _rows(project))["a"]["detail"].find("crash loop") >= 0 and r, timeout=60)
     assert rows["a"]["state"] == "exited" and rows["a"]["restarts"] == 5
     assert "crashed (exit 3); crash loop: 6 exits" in rows["a"]["detail"]
     time.sleep(1.0)
