@@ -109,7 +109,7 @@ class BenchRun:
         out = [CheckResult(f"bench.{t.name}", "bench", "pass" if t.status == "pass" else "fail",
                            f"p50 {t.p50_ms} / p95 {t.p95_ms} / p99 {t.p99_ms} ms, {t.throughput_rps} req/s, "
                            f"{t.errors} errors" + (f"; {t.detail}" if t.detail else ""),
-                           evidence=str(t.to_dict())) for t in self.targets]
+                           evidence=str(t.to_dict()), duration_ms=round(t.wall_s * 1000, 3)) for t in self.targets]
         c = self.settings["concurrency"]
         out.append(CheckResult("bench.concurrency", "bench", "pass" if self.concurrency_ok else "fail",
                                f"{c} concurrent clients (docs/contract.md §8 asks for {MIN_CONCURRENCY}+)"))

@@ -38,6 +38,7 @@ class ScenarioResult:
     restored: bool = False
     status: str = "fail"  # pass | fail | skip
     detail: str = ""
+    duration_s: float = 0.0  # wall time of the scenario: inject, observe, restore, recover
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -239,6 +240,7 @@ class ChaosRun:
     wall_s: float
     final_healthy: bool
     final_detail: str = ""
+    final_s: float = 0.0  # the final health wait
 
     @property
     def ok(self) -> bool:
@@ -261,10 +263,12 @@ class ChaosRun:
                            f"down={'+'.join(r.down) or 'none'}: expected {r.expected_level} ({r.expected_score:g}), "
                            f"observed {r.observed_level} ({r.observed_score}); degrade {r.time_to_degrade_s}s, "
                            f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),
-                           evidence=None if r.features_ok else str(r.feature_mismatches))
+                           evidence=None if r.features_ok else str(r.feature_mismatches),
+                           duration_ms=round(r.duration_s * 1000, 3))
                for r in self.scenarios]
         out.append(CheckResult("chaos.final-health", "chaos", "pass" if self.final_healthy else "fail",
-                               self.final_detail or "stack healthy and OPTIMAL after the run"))
+                               self.final_detail or "stack healthy and OPTIMAL after the run",
+                               duration_ms=round(self.final_s * 1000, 3)))
         return out
 
 
@@ -280,14 +284,17 @@ def run_chaos(runner: ChaosRunner, scenarios: list[Scenario]) -> ChaosRun:
             results.append(ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level,
                                           exp.score, status="skip", detail=f"not run: {stopped_by}"))
             continue
+        began = runner.clock()
         result = runner.run_one(scenario)
+        result.duration_s = round(runner.clock() - began, 3)
         results.append(result)
         if not result.restored or result.time_to_recover_s is None:
             stopped_by = f"the stack did not recover after {scenario.name}"
     runner.dashboard.scenario = "final"
+    began = runner.clock()
     healthy, detail = final_health(runner)
     return ChaosRun(results, runner.dashboard.timeline, runner.timing.interval,
-                    round(runner.clock() - start, 3), healthy, detail)
+                    round(runner.clock() - start, 3), healthy, detail, final_s=round(runner.clock() - began, 3))
 
 
 def final_health(runner: ChaosRunner) -> tuple[bool, str]:
