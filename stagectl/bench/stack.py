@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from stagectl import progress
 from stagectl.bench.load import (
     TRANSPORT_ERRORS,
     Measurement,
@@ -133,6 +134,8 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
     headers = {"X-API-Key": api_key}
     common: dict[str, Any] = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s,
                                   per_address=per_address)
+    total = 1 + len(HTTP_TARGETS) + len(DIRECT_LIMITS)
+    progress.step("bench", 0, total, "ceiling_hello")
     with ceiling_server() as url:
         ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", url, Request("GET", "/"), headers={}, **common))
     results = [judge(ceiling)]
@@ -147,6 +150,7 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         return m
 
     for name, (request, var) in HTTP_TARGETS.items():
+        progress.step("bench", len(results), total, name)
         measure_target = functools.partial(measure_http, name, request, var)
         results.append(confirm_miss(measure_target(), measure_target))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
@@ -158,7 +162,9 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
                 m.limit_var, m.limit_ms = DIRECT_LIMITS[name], _limit(env, DIRECT_LIMITS[name])
                 return m
 
+            progress.step("bench", len(results), total, name)
             results.append(confirm_miss(measure(), measure))
+        progress.step("bench", len(results), total, "")
     finally:
         close()
     with_ceiling(results, ceiling)

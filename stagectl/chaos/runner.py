@@ -14,6 +14,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 
+from stagectl import progress
 from stagectl.chaos.scenarios import SERVICES, Expectation, LevelTable, Scenario, expect
 
 
@@ -278,7 +279,8 @@ def run_chaos(runner: ChaosRunner, scenarios: list[Scenario]) -> ChaosRun:
     start = runner.clock()
     results: list[ScenarioResult] = []
     stopped_by = ""
-    for scenario in scenarios:
+    for index, scenario in enumerate(scenarios):
+        progress.step("chaos", index, len(scenarios), scenario.name)
         if stopped_by:
             exp = expect(scenario.down, runner.table)
             results.append(ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level,
@@ -290,6 +292,7 @@ def run_chaos(runner: ChaosRunner, scenarios: list[Scenario]) -> ChaosRun:
         results.append(result)
         if not result.restored or result.time_to_recover_s is None:
             stopped_by = f"the stack did not recover after {scenario.name}"
+    progress.step("chaos", len(scenarios), len(scenarios), "final health")
     runner.dashboard.scenario = "final"
     began = runner.clock()
     healthy, detail = final_health(runner)

@@ -46,8 +46,11 @@ def register(app: typer.Typer) -> None:
         from stagectl.stack import running_stack
 
         project, _ = running_stack(backend)
-        run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
-                            direct_count=direct_count)
+        from stagectl.progress import reporting
+
+        with reporting():
+            run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
+                                direct_count=direct_count)
         concurrency = run.settings["concurrency"]
         if json_out:
             emit_json(run.to_dict())

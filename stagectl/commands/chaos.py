@@ -48,7 +48,10 @@ def register(app: typer.Typer) -> None:
         which = "matrix" if matrix else "quick"
         scenarios = select_scenarios(which, str(value(down_fault)), scenario)  # usage errors before anything else
         project, stack_backend = running_stack(backend)
-        run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
+        from stagectl.progress import reporting
+
+        with reporting():
+            run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout)
         if json_out:
             emit_json(run.to_dict())
         else:

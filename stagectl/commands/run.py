@@ -27,9 +27,11 @@ def register(app: typer.Typer) -> None:
         volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data at teardown."),
     ) -> int:
         """The whole pipeline for CI (exit codes: see README)."""
+        from stagectl.progress import reporting
         from stagectl.run import RunOptions, run_pipeline
 
-        result, out_dir = run_pipeline(RunOptions(backend=value(backend), chaos=str(value(chaos)), teardown=str(value(teardown)), wait_timeout=wait_timeout,
+        with reporting():
+            result, out_dir = run_pipeline(RunOptions(backend=value(backend), chaos=str(value(chaos)), teardown=str(value(teardown)), wait_timeout=wait_timeout,
                                                   bench_seconds=bench_seconds, out=out, volumes=volumes))
         print_summary(result, out_dir)
         return result.exit_code
