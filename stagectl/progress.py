@@ -27,7 +27,8 @@ class PlainReporter:
     """One line per step on stderr, e.g. `chaos: 1/3 done (12.4s), next: redis-down-cache-bypass`."""
 
     def __init__(self, stream=None, clock: Callable[[], float] = time.monotonic):
-        self.stream, self.clock, self.started = stream or sys.stderr, clock, {}
+        self.stream, self.clock = stream or sys.stderr, clock
+        self.started: dict[str, float] = {}
 
     def __call__(self, phase: str, done: int, total: int, label: str) -> None:
         from stagectl import context
@@ -54,9 +55,9 @@ def reporting(*, terminal: bool | None = None) -> Iterator[None]:
             _reporter = previous
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-    bars: dict[str, int] = {}
+    bars: dict[str, TaskID] = {}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[label]}"), console=Console(stderr=True), transient=True) as bar:
         def live(phase: str, done: int, total: int, label: str) -> None:
