@@ -7,9 +7,9 @@ terminal (tmux capture-pane), from a real local stack on free ports; everything 
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,6 +37,8 @@ def free_ports(count: int) -> list[int]:
 
 def main() -> int:
     sys.path.insert(0, str(REPO))
+    import httpx
+
     from stagectl.config.envfile import parse_env_file
     from stagectl.config.newenv import render_env_file
 
@@ -63,37 +65,53 @@ def main() -> int:
         print(f"wrote docs/screens/{name}")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    up = cli("up", "--wait-timeout", "120")
-    if up.returncode != 0:
-        print(up.stderr, file=sys.stderr)
-        return up.returncode
-    shell_env = f"PYTHONPATH={shlex.quote(env['PYTHONPATH'])} COLUMNS=150"
+    # a `stagectl` on the pane's PATH that carries this stack's options, so the pane shows the
+    # command as a user types it
+    bin_dir = env_file.parent / "bin"
+    bin_dir.mkdir()
+    wrapper = bin_dir / "stagectl"
+    wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={shlex.quote(env['PYTHONPATH'])} exec {shlex.join(base)} \"$@\"\n")
+    wrapper.chmod(0o700)
+    dashboard = f"http://127.0.0.1:{sets['DASHBOARD_PORT']}/health"
+    values = dict(line.split("=", 1) for line in text.splitlines() if "=" in line and not line.startswith("#"))
+    key = values.get("DASHBOARD_API_KEY", "").strip().strip('"')
     try:
-        tmux("new-session", "-d", "-s", SESSION, "-x", "150", "-y", "40")
-        tmux("send-keys", "-t", SESSION, f"{shell_env} {shlex.join([*base, 'status', '--watch'])}", "Enter")
-        chaos = subprocess.Popen([*base, "chaos", "--scenario", "redis-down-cache-bypass"], env=env,
+        up = cli("up", "--wait-timeout", "120")
+        if up.returncode != 0:
+            print(up.stderr, file=sys.stderr)
+            return up.returncode
+        tmux("new-session", "-d", "-s", SESSION, "-x", "150", "-y", "40",
+             f"env PATH={bin_dir}:{os.environ['PATH']} PS1='$ ' sh")
+        tmux("send-keys", "-t", SESSION, "clear; stagectl status --watch", "Enter")
+        # the scenario that holds its fault until the openai breaker is OPEN
+        chaos = subprocess.Popen([*base, "chaos", "--scenario", "openai-breaker-open"], env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 150
         while time.monotonic() < deadline:
-            doc = json.loads(cli("status", "--json").stdout)
-            if (doc.get("dashboard") or {}).get("breakers", {}).get("redis") == "open":
-                time.sleep(2.5)  # one more refresh of the watch
+            try:
+                report = httpx.get(dashboard, headers={"X-API-Key": key}, timeout=2).json()
+            except (httpx.HTTPError, ValueError):
+                report = {}
+            state = ((report.get("services") or {}).get("openai") or {}).get("circuit_breaker", {}).get("state")
+            if str(state).lower() == "open":
+                time.sleep(2.5)  # let the watch refresh with it
                 break
-            time.sleep(1)
+            time.sleep(0.3)
+        else:
+            print("the openai breaker never opened; capturing anyway", file=sys.stderr)
         capture("status-watch-chaos.txt")
         chaos.wait(timeout=240)
         tmux("send-keys", "-t", SESSION, "C-c", "")
         time.sleep(1)
-        tmux("send-keys", "-t", SESSION, "clear", "Enter")
-        logs = [*base, "logs", "dashboard", "redis", "postgres", "llm", "--since", "10m", "--tail", "8"]
-        tmux("send-keys", "-t", SESSION, f"{shell_env} {shlex.join(logs)} | cut -c1-150", "Enter")
+        tmux("send-keys", "-t", SESSION, "clear; stagectl logs dashboard redis postgres llm --since 10m --tail 8 "
+             "| cut -c1-150", "Enter")
         time.sleep(6)
         capture("logs.txt")
     finally:
         subprocess.run(["tmux", "kill-session", "-t", SESSION], capture_output=True)
         down = cli("down", "--volumes")
         print(down.stdout.strip() or down.stderr.strip())
-        env_file.unlink(missing_ok=True)
+        shutil.rmtree(env_file.parent, ignore_errors=True)
     return 0
 
 

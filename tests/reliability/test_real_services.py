@@ -157,3 +157,31 @@ def test_a_checkout_in_a_private_directory_runs_postgres_from_a_reachable_projec
     assert project.run("down", "--volumes").code == 0
     assert not cluster.exists()
     assert not list(project.dir.rglob("pg.pw")) and not list(home.rglob("*.pw"))  # the pwfile went away
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cluster moves out of the checkout only as root")
+@pytest.mark.skipif(not all(shutil.which(b) for b in ("postgres", "initdb")), reason="needs postgres, initdb on PATH")
+def test_a_cluster_in_the_old_place_inside_the_checkout_is_moved_not_lost(open_project):
+    """Fault: after the data location moved, an existing project's database silently replaced by
+    an empty one."""
+    import psycopg
+
+    project = open_project
+    spec = _spec(project)
+    project.write({"postgres": spec["postgres"]}, env_text=ENV)
+    assert project.run("up", "--wait-timeout", "60", timeout=90).code == 0
+    dsn = dict(host="127.0.0.1", port=project.ports["pg"], user="inv", password="pg-canary-secret-1", dbname="inv_db")
+    with psycopg.connect(**dsn, autocommit=True) as conn:
+        conn.execute("create table old_layout (v int)")
+        conn.execute("insert into old_layout values (11)")
+    assert project.run("down").code == 0
+    cluster = pg_home(project.state_dir) / "data" / "postgres"
+    legacy = project.state_dir / "data" / "postgres"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(cluster), str(legacy))  # the layout before the move
+    assert project.run("up", "--wait-timeout", "60", timeout=90).code == 0
+    with psycopg.connect(**dsn) as conn:
+        assert conn.execute("select v from old_layout").fetchone() == (11,)
+    assert (cluster / "PG_VERSION").is_file() and not legacy.exists()
+    assert f"moved the cluster from {legacy} to {cluster}" in (project.state_dir / "logs" / "postgres.log").read_text()
+    assert project.run("down", "--volumes").code == 0

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,12 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         if (data / "PG_VERSION").is_file():
             return  # data survives `down`; initdb only once
         datahome.ensure_home(ctx.state_dir)
+        legacy = ctx.data_dir(name)  # where a cluster lived before it moved out of the checkout
+        if legacy != data and (legacy / "PG_VERSION").is_file() and not data.exists():
+            data.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(legacy), str(data))  # keep the user's data (rename, or copy across filesystems)
+            _pg_log(log_path, f"moved the cluster from {legacy} to {data}")
+            return
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
         if user:
