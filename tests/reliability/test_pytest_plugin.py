@@ -31,7 +31,9 @@ def test_a_failure_shows_no_secret(stagectl_stack):
 
 def _pytest(project) -> subprocess.CompletedProcess:
     (project.dir / "test_user.py").write_text(USER_TEST, encoding="utf-8")
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "stagectl.pytest_plugin", "-s", "-q",
+    # the plugin by module name, and its entry point (when an installed stagectl declares it) blocked,
+    # so the run is the same whether or not this checkout is pip-installed
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:stagectl", "-p", "stagectl.pytest_plugin", "-s", "-q",
                            "-p", "no:cacheprovider", "--rootdir", str(project.dir), "-c", "/dev/null",
                            f"--stagectl-dir={project.dir}", "--stagectl-wait=30", str(project.dir / "test_user.py")],
                           cwd=project.dir, env=project.env(), capture_output=True, text=True, timeout=100)
