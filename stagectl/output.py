@@ -18,11 +18,27 @@ def console() -> Console:
     return Console(no_color=bool(os.environ.get("NO_COLOR")), highlight=False)
 
 
+# The version of the --json documents' shape: raised when a field changes meaning or goes away
+# (new fields do not raise it). Every document carries it and the stagectl version.
+JSON_SCHEMA_VERSION = 1
+
+
+def versioned(payload: Any) -> Any:
+    """`payload` with `stagectl_version` and `schema_version` first (a dict; a list is wrapped)."""
+    from stagectl import __version__
+
+    head = {"stagectl_version": __version__, "schema_version": JSON_SCHEMA_VERSION}
+    if isinstance(payload, dict):
+        return {**head, **{k: v for k, v in payload.items() if k not in head}}
+    return {**head, "items": payload}
+
+
 def emit_json(payload: Any) -> None:
-    """Machine output for --json: exactly one JSON document on stdout, every known secret masked."""
+    """Machine output for --json: exactly one JSON document on stdout, versioned (see `versioned`),
+    every known secret masked."""
     from stagectl import context
 
-    print(json.dumps(context.current().masker.tree(payload), indent=2, sort_keys=False, default=str))
+    print(json.dumps(context.current().masker.tree(versioned(payload)), indent=2, sort_keys=False, default=str))
 
 
 class PlainProgress:

@@ -38,7 +38,7 @@ def backend_context(project: Project) -> BackendContext:
 def backend_name(flag: str | None, project: Project) -> str:
     """`flag` when given, else the backend that brought the stack up, else local."""
     if flag:
-        return flag
+        return str(getattr(flag, "value", flag))  # an enum option from the CLI, or a plain name
     remembered = project.state_dir / _REMEMBERED
     name = remembered.read_text(encoding="utf-8").strip() if remembered.is_file() else ""
     return name or DEFAULT_BACKEND

@@ -4,7 +4,7 @@ implements this Protocol, and one contract test suite runs against each of them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Literal, Protocol, runtime_checkable
 
@@ -24,6 +24,8 @@ class ServiceStatus:
     port: int
     ready_s: float | None = None
     detail: str = ""
+    restarts: int = 0  # restarts by the restart policy since `up`
+    started_at: float | None = None  # epoch seconds of the current process/container start (uptime)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,3 +88,26 @@ class Backend(Protocol):
 
     def down(self, *, volumes: bool = False) -> DownResult:
         """Stop everything `up` started; remove data only when `volumes` is true."""
+
+    # --- day-two operation (stagectl/services.py, commands exec and logs) -----------------------
+    def stop_service(self, service: str) -> ServiceStatus:
+        """Stop one service with its stop signal and grace; it stays down (no restart policy)."""
+
+    def up_services(self, services: list[str], *, wait_timeout: float) -> list[ServiceStatus]:
+        """Bring these services and their dependencies up (the stack running or not); wait for health."""
+
+    def exec_in(self, service: str, argv: Sequence[str], *, interactive: bool = False) -> int:
+        """Run `argv` in the service's environment (local: its env, cwd, user; compose: `docker
+        compose exec`) with this process's stdin/stdout/stderr; return its exit code."""
+
+    def log_lines(self, services: Sequence[str], *, tail: int | None = None, since: float | None = None,
+                  follow: bool = False) -> Iterator[LogLine]:
+        """The services' log lines (last `tail` each, not older than epoch `since`), interleaved in
+        time order; with `follow`, new lines as they come until the caller stops iterating."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LogLine:
+    service: str
+    text: str
+    at: float | None = None  # epoch seconds, when the log says

@@ -15,7 +15,7 @@ import os
 import signal as signals
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,8 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.utils import run as run_docker
 
-from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl.backends import compose_ops
+from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
 from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
 from stagectl.images.select import BUILD_COMMAND, LOCAL_IMAGES_FILE, ImageChoice, choose_images
 from stagectl.secrets import Masker
@@ -379,6 +380,19 @@ class ComposeBackend:
         else:
             self._call("restart", lambda: compose.restart([service]))
         return self._wait([service], started=started, timeout=wait_timeout)[0][0]
+
+    # -- day-two operation: stagectl/backends/compose_ops.py ----------------------------------------
+    def stop_service(self, service: str) -> ServiceStatus:
+        return compose_ops.stop_service(self, service)
+
+    def up_services(self, services: list[str], *, wait_timeout: float) -> list[ServiceStatus]:
+        return compose_ops.up_services(self, services, wait_timeout=wait_timeout)
+
+    def exec_in(self, service: str, argv: Sequence[str], *, interactive: bool = False) -> int:
+        return compose_ops.exec_in(self, service, argv, interactive=interactive)
+
+    def log_lines(self, services: Sequence[str], **options: Any) -> Iterator[LogLine]:
+        return compose_ops.log_lines(self, services, **options)
 
     def down(self, *, volumes: bool = False) -> DownResult:
         """`compose down --remove-orphans` (`--volumes` only when asked); idempotent; reports leftovers."""

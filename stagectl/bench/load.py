@@ -22,10 +22,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-import aiohttp
 import httpx
 
 from stagectl.errors import PreflightError
+
+try:  # the load client is an extra: `pip install 'stagectl[bench]'` (make install has it)
+    import aiohttp
+except ImportError as _missing:  # pragma: no cover - exercised by test_packaging with the module hidden
+    raise PreflightError("the bench's load client (aiohttp) is not installed",
+                         hint="pip install 'stagectl[bench]'  (or: pip install aiohttp)") from _missing
 from stagectl.loopback import fresh_loopback, is_loopback_url
 from stagectl.process import stop_group
 

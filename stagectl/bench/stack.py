@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from stagectl import progress
 from stagectl.bench.load import (
     TRANSPORT_ERRORS,
     Measurement,
@@ -114,7 +115,7 @@ class BenchRun:
         out = [CheckResult(f"bench.{t.name}", "bench", "pass" if t.status == "pass" else "fail",
                            f"p50 {t.p50_ms} / p95 {t.p95_ms} / p99 {t.p99_ms} ms, {t.throughput_rps} req/s, "
                            f"{t.errors} errors" + (f"; {t.detail}" if t.detail else ""),
-                           evidence=str(t.to_dict())) for t in self.targets]
+                           evidence=str(t.to_dict()), duration_ms=round(t.wall_s * 1000, 3)) for t in self.targets]
         c = self.settings["concurrency"]
         out += self.not_applicable
         out.append(CheckResult("bench.concurrency", "bench", "pass" if self.concurrency_ok else "fail",
@@ -142,6 +143,8 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
     headers = {"X-API-Key": api_key}
     common: dict[str, Any] = dict(requests=requests, concurrency=concurrency, time_limit_s=time_limit_s,
                                   per_address=per_address)
+    total = 1 + len(HTTP_TARGETS) + len(DIRECT_LIMITS)
+    progress.step("bench", 0, total, "ceiling_hello")
     with ceiling_server() as ceiling_url:
         ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", ceiling_url, Request("GET", "/"), headers={}, **common))
     results = [judge(ceiling)]
@@ -156,15 +159,17 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         return m
 
     for name, (request, var) in HTTP_TARGETS.items():
+        progress.step("bench", len(results), total, name)
         measure_target = functools.partial(measure_http, name, request, var)
         results.append(confirm_miss(measure_target(), measure_target))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
     if url is None:  # a stack stagectl started: its services' own ports are here
-        results += _measure_direct(env, ports, run_id, direct_count, time_limit_s)
+        results += _measure_direct(env, ports, run_id, direct_count, time_limit_s, done=len(results), total=total)
         skipped = []
     else:
         skipped = [not_applicable(f"bench.{name}", "bench", f"remote target (needs {why})")
                    for name, why in DIRECT_NEEDS.items()]
+    progress.step("bench", total, total, "")
     with_ceiling(results, ceiling)
     settings = {"requests": requests, "concurrency": concurrency, "time_limit_s": time_limit_s,
                 "direct_count": direct_count, "per_address_requests": per_address,
@@ -173,9 +178,11 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
     return BenchRun(results, settings, cleanup, skipped)
 
 
-def _measure_direct(env, ports: dict[str, int], run_id: str, direct_count: int, time_limit_s: float) -> list[Measurement]:
-    """One timed operation per backing service, straight to its port, judged like the endpoints."""
-    results = []
+def _measure_direct(env, ports: dict[str, int], run_id: str, direct_count: int, time_limit_s: float, *,
+                    done: int, total: int) -> list[Measurement]:
+    """One timed operation per backing service, straight to its port, judged like the endpoints
+    (`done` of `total` bench steps before it, for the progress line)."""
+    results: list[Measurement] = []
     ops, close = direct_ops(env, ports, run_id)
     try:
         for name, op in ops.items():
@@ -184,6 +191,7 @@ def _measure_direct(env, ports: dict[str, int], run_id: str, direct_count: int, 
                 m.limit_var, m.limit_ms = DIRECT_LIMITS[name], _limit(env, DIRECT_LIMITS[name])
                 return m
 
+            progress.step("bench", done + len(results), total, name)
             results.append(confirm_miss(measure(), measure))
     finally:
         close()

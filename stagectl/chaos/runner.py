@@ -14,6 +14,7 @@ import dataclasses
 import time
 from collections.abc import Mapping
 
+from stagectl import progress
 from stagectl.chaos.scenarios import SERVICES, Expectation, LevelTable, Scenario, expect
 
 
@@ -38,6 +39,7 @@ class ScenarioResult:
     restored: bool = False
     status: str = "fail"  # pass | fail | skip
     detail: str = ""
+    duration_s: float = 0.0  # wall time of the scenario: inject, observe, restore, recover
 
     @property
     def not_applicable(self) -> bool:
@@ -247,6 +249,7 @@ class ChaosRun:
     final_healthy: bool
     final_detail: str = ""
     breakers: list = dataclasses.field(default_factory=list)  # chaos.breaker_timing.BreakerTiming
+    final_s: float = 0.0  # the final health wait
 
     @property
     def ok(self) -> bool:
@@ -274,11 +277,13 @@ class ChaosRun:
                            f"down={'+'.join(r.down) or 'none'}: expected {r.expected_level} ({r.expected_score:g}), "
                            f"observed {r.observed_level} ({r.observed_score}); degrade {r.time_to_degrade_s}s, "
                            f"recover {r.time_to_recover_s}s" + (f"; {r.detail}" if r.detail else ""),
-                           evidence=None if r.features_ok else str(r.feature_mismatches))
+                           evidence=None if r.features_ok else str(r.feature_mismatches),
+                           duration_ms=round(r.duration_s * 1000, 3))
                for r in self.scenarios]
         out += [c for b in self.breakers for c in (b.check(), b.alert_check())]
         out.append(CheckResult("chaos.final-health", "chaos", "pass" if self.final_healthy else "fail",
-                               self.final_detail or "stack healthy and OPTIMAL after the run"))
+                               self.final_detail or "stack healthy and OPTIMAL after the run",
+                               duration_ms=round(self.final_s * 1000, 3)))
         return out
 
 
@@ -288,20 +293,25 @@ def run_chaos(runner: ChaosRunner, scenarios: list[Scenario]) -> ChaosRun:
     start = runner.clock()
     results: list[ScenarioResult] = []
     stopped_by = ""
-    for scenario in scenarios:
+    for index, scenario in enumerate(scenarios):
+        progress.step("chaos", index, len(scenarios), scenario.name)
         if stopped_by:
             exp = expect(scenario.down, runner.table)
             results.append(ScenarioResult(scenario.name, sorted(exp.down), dict(scenario.faults), exp.level,
                                           exp.score, status="skip", detail=f"not run: {stopped_by}"))
             continue
+        began = runner.clock()
         result = runner.run_one(scenario)
+        result.duration_s = round(runner.clock() - began, 3)
         results.append(result)
         if not result.restored or result.time_to_recover_s is None:
             stopped_by = f"the stack did not recover after {scenario.name}"
+    progress.step("chaos", len(scenarios), len(scenarios), "final health")
     runner.dashboard.scenario = "final"
+    began = runner.clock()
     healthy, detail = final_health(runner)
     return ChaosRun(results, runner.dashboard.timeline, runner.timing.interval,
-                    round(runner.clock() - start, 3), healthy, detail)
+                    round(runner.clock() - start, 3), healthy, detail, final_s=round(runner.clock() - began, 3))
 
 
 def final_health(runner: ChaosRunner) -> tuple[bool, str]:

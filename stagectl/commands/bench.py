@@ -59,8 +59,11 @@ def register(app: typer.Typer) -> None:
         remote = target_from_options(url, api_key_file=api_key_file, backend=backend)
         project = context.get_project() if remote else running_stack(backend)[0]
         started = dt.datetime.now(dt.timezone.utc)
-        run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
-                            direct_count=direct_count, remote=remote)
+        from stagectl.progress import reporting
+
+        with reporting():
+            run = bench_project(project, requests=requests, concurrency=concurrency or None, time_limit_s=time_limit,
+                                direct_count=direct_count, remote=remote)
         concurrency = run.settings["concurrency"]
         if report is not None:
             from stagectl.report.standalone import record_phase

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from stagectl import context
-from stagectl.commands.options import ApiKeyFileOption, BackendOption, ReportOption, UrlOption
+from stagectl.commands.options import ApiKeyFileOption, BackendOption, DownFault, ReportOption, UrlOption, value
 from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     def chaos(
         matrix: bool = typer.Option(False, "--matrix", help="All 16 up/down combinations of the four dependencies."),
         scenario: list[str] = typer.Option([], "--scenario", help="Run only these scenarios (by name)."),
-        down_fault: str = typer.Option("stop", "--down-fault", help="How database/redis/s3 go down: stop or freeze."),
+        down_fault: DownFault = typer.Option(DownFault.stop, "--down-fault", help="How database/redis/s3 go down: stop or freeze."),
         json_out: bool = typer.Option(False, "--json", help='{"scenarios": [...], "summary": {...}, "timeline": [...]}'),
         restart_timeout: float = typer.Option(60.0, "--restart-timeout", min=1, help="Seconds a restarted service may take."),
         url: UrlOption = None,
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         from stagectl.stack import backend_name, running_stack
 
         which = "matrix" if matrix else "quick"
-        scenarios = select_scenarios(which, down_fault, scenario)  # usage errors before anything else
+        scenarios = select_scenarios(which, str(value(down_fault)), scenario)  # usage errors before anything else
         remote = target_from_options(url, api_key_file=api_key_file, backend=backend)
         started = dt.datetime.now(dt.timezone.utc)
         if remote is not None:
@@ -66,9 +66,12 @@ def register(app: typer.Typer) -> None:
             run = observe_remote(project, remote, scenarios)
         else:
             project, stack_backend = running_stack(backend)
-            # every breaker's timing too, unless only some scenarios were asked for
-            run = run_chaos_on_stack(project, stack_backend, scenarios, which=which, restart_timeout=restart_timeout,
-                                     breakers=not scenario)
+            from stagectl.progress import reporting
+
+            with reporting():
+                # every breaker's timing too, unless only some scenarios were asked for
+                run = run_chaos_on_stack(project, stack_backend, scenarios, which=which,
+                                         restart_timeout=restart_timeout, breakers=not scenario)
         if report is not None:
             from stagectl.report.standalone import record_phase
 

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from stagectl import context
+from stagectl.commands.options import RenderTarget, value
 from stagectl.output import console, emit_json
 from stagectl.secrets import secret_values
 
@@ -33,8 +34,8 @@ def register(app: typer.Typer) -> None:
     def render_command(
         check_only: bool = typer.Option(False, "--check", help="Write nothing; exit 1 with a diff when a render dir is stale."),
         as_json: bool = typer.Option(False, "--json", help="One JSON document on stdout."),
-        target_name: Optional[str] = typer.Option(  # noqa: UP045 (typer reads the annotation)
-            None, "--target", metavar="NAME",
+        target_name: Optional[RenderTarget] = typer.Option(  # noqa: UP045 (typer reads the annotation)
+            None, "--target",
             help="compose (default), kubernetes (deploy/kubernetes/) or all; --check without it checks all.",
         ),
     ) -> int:
@@ -47,7 +48,7 @@ def register(app: typer.Typer) -> None:
 
         project = committed_project(context.current().project_dir)
         mask = _masker(project)
-        targets = [load(project, name) for name in selected(project, target_name, check_only=check_only)]
+        targets = [load(project, name) for name in selected(project, value(target_name), check_only=check_only)]
         if check_only:
             found = [(t, t.diffs()) for t in targets]
             stale = any(diffs for _, diffs in found)

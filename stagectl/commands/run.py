@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from stagectl import context
-from stagectl.commands.options import BackendOption
+from stagectl.commands.options import BackendOption, ChaosMode, TeardownMode, value
 from stagectl.output import console
 
 if TYPE_CHECKING:
@@ -19,8 +19,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def run(
         backend: BackendOption = None,
-        chaos: str = typer.Option("quick", "--chaos", help="quick (the dashboard's own failure modes), matrix (all 16), or off."),
-        teardown: str = typer.Option("always", "--teardown", help="always | on-success | never."),
+        chaos: ChaosMode = typer.Option(ChaosMode.quick, "--chaos", help="quick (the dashboard's own failure modes), matrix (all 16), or off."),
+        teardown: TeardownMode = typer.Option(TeardownMode.always, "--teardown", help="always | on-success | never."),
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=1.0, help="Seconds until every service must be healthy."),
         bench_seconds: float = typer.Option(5.0, "--bench-seconds", min=0.0, help="Time limit per bench endpoint (0 = skip bench)."),
         fuzz_seconds: float = typer.Option(45.0, "--fuzz-seconds", min=0.0, help="Time limit of the fuzz phase (0 = skip fuzz)."),
@@ -30,12 +30,14 @@ def register(app: typer.Typer) -> None:
         volumes: bool = typer.Option(False, "--volumes", help="Also delete the stack's data at teardown."),
     ) -> int:
         """The whole pipeline for CI (exit codes: see README)."""
+        from stagectl.progress import reporting
         from stagectl.run import RunOptions, run_pipeline
 
-        result, out_dir = run_pipeline(RunOptions(backend=backend, chaos=chaos, teardown=teardown, wait_timeout=wait_timeout,
-                                                  bench_seconds=bench_seconds, fuzz_seconds=fuzz_seconds,
-                                                  fuzz_examples=fuzz_examples, soak_seconds=soak_seconds, out=out,
-                                                  volumes=volumes))
+        with reporting():
+            result, out_dir = run_pipeline(RunOptions(backend=value(backend), chaos=str(value(chaos)), teardown=str(value(teardown)),
+                                                      wait_timeout=wait_timeout, bench_seconds=bench_seconds,
+                                                      fuzz_seconds=fuzz_seconds, fuzz_examples=fuzz_examples,
+                                                      soak_seconds=soak_seconds, out=out, volumes=volumes))
         print_summary(result, out_dir)
         return result.exit_code
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from stagectl import context
-from stagectl.commands.options import ApiKeyFileOption, BackendOption, ReportOption, UrlOption
+from stagectl.commands.options import ApiKeyFileOption, BackendOption, ReportOption, UrlOption, value
 from stagectl.errors import ExitCode
 from stagectl.output import console, emit_json
 from stagectl.results import summarize
@@ -81,7 +81,7 @@ def register(app: typer.Typer) -> None:
         if remote is not None:
             smoke = remote_smoke_target(project, remote)
         else:
-            smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=backend)
+            smoke = smoke_target(project, target=target, api_key_env=api_key_env, backend=value(backend))
             if api_key_env:  # any name may hold the key; mask it even when the name does not look secret
                 context.current().masker.add(smoke.env[api_key_env])
         started = dt.datetime.now(dt.timezone.utc)

@@ -50,14 +50,23 @@ def endpoints_table(result) -> Table:
 def register(app: typer.Typer) -> None:
     @app.command()
     def up(
+        services: list[str] = typer.Argument(None, help="Only these services and their dependencies (default: all)."),
         wait_timeout: float = typer.Option(120.0, "--wait-timeout", min=0.1, help="Seconds until every service must be healthy."),
         json_out: bool = typer.Option(False, "--json", help="Machine output: per-service ready times."),
         backend: BackendOption = None,
     ) -> int:
-        """Start the stack and wait until every service is healthy (idempotent)."""
+        """Start the stack (or the named services and their dependencies) and wait until healthy (idempotent)."""
         from stagectl.stack import backend_for, bring_up, remember_backend
 
         stack_backend = backend_for(backend)
+        if services:
+            from stagectl import services as service_control
+            from stagectl.commands.servicectl import print_rows
+
+            rows = service_control.up(stack_backend, services, wait_timeout=wait_timeout)
+            remember_backend(stack_backend)
+            print_rows(rows, json_out)
+            return 0
         out = console()
         if json_out or not out.is_terminal:
             result = bring_up(stack_backend, wait_timeout, PlainProgress())

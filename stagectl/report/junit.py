@@ -8,8 +8,10 @@ every text field run through it.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
+import socket
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -48,14 +50,27 @@ def _counts(results: Sequence[CheckResult]) -> dict[str, str]:
     }
 
 
-def junit_xml(suites: Suites, *, masker: Callable[[str], str] | None = None, name: str = "stagectl") -> str:
-    """The JUnit XML document (UTF-8 text, with declaration) for `suites`."""
+def _timestamp(when: dt.datetime | None) -> str:
+    """The JUnit schema's timestamp: ISO 8601 without a zone (so: UTC, said in the docs)."""
+    when = when or dt.datetime.now(dt.timezone.utc)
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when.isoformat(timespec="seconds")
+
+
+def junit_xml(suites: Suites, *, masker: Callable[[str], str] | None = None, name: str = "stagectl",
+              started: Mapping[str, dt.datetime | None] | None = None) -> str:
+    """The JUnit XML document (UTF-8 text, with declaration) for `suites`. Every suite carries a
+    `timestamp` (UTC; `started[suite]` when given, else now) and this machine's `hostname`."""
     pairs = _pairs(suites)
+    host = socket.gethostname()
     # The common JUnit schema (Jenkins/Ant) allows `skipped` on <testsuite> but not on <testsuites>.
     totals = {k: v for k, v in _counts([r for _, rs in pairs for r in rs]).items() if k != "skipped"}
     root = ET.Element("testsuites", {"name": name, **totals})
     for suite_name, results in pairs:
-        suite = ET.SubElement(root, "testsuite", {"name": _clean(suite_name, masker), **_counts(results)})
+        suite = ET.SubElement(root, "testsuite", {"name": _clean(suite_name, masker), **_counts(results),
+                                                  "timestamp": _timestamp((started or {}).get(suite_name)),
+                                                  "hostname": host})
         seen: dict[str, int] = {}
         for result in results:
             case_id = _clean(result.id, masker)
@@ -129,4 +144,5 @@ def render_junit(report: Report, masker: Masker | None = None) -> str:
     """The JUnit XML document for `report`, with every known secret masked."""
     from stagectl.report.store import mask_report
 
-    return junit_xml(phase_suites(mask_report(report, masker)), name=f"stagectl run {report.run_id}")
+    started = {f"stagectl.{name}": phase.started_at or report.started_at for name, phase in report.phases.items()}
+    return junit_xml(phase_suites(mask_report(report, masker)), name=f"stagectl run {report.run_id}", started=started)

@@ -142,3 +142,37 @@ def test_ctrl_c_during_a_fault_restores_it(live_stack):
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert redis.status() != psutil.STATUS_STOPPED, "the frozen redis must be resumed"
+
+
+def _view(stack: LiveStack) -> dict:
+    done = stack.cli("status", "--json", timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout)
+
+
+def test_status_shows_the_redis_breaker_open_while_redis_is_stopped(live_stack):
+    """Fault: a status view that says nothing about the dashboard's breakers and level during a
+    fault, or per-service stop/start that leaves the stack degraded."""
+    before = _view(live_stack)
+    assert before["dashboard"]["breakers"]["redis"] == "closed", before["dashboard"]
+    stop = live_stack.cli("stop", "redis")
+    assert stop.returncode == 0, stop.stderr[-2000:]
+    try:
+        deadline = time.monotonic() + 60
+        view = _view(live_stack)
+        while view["dashboard"]["breakers"].get("redis") != "open" and time.monotonic() < deadline:
+            time.sleep(1)
+            view = _view(live_stack)
+        assert view["dashboard"]["breakers"]["redis"] == "open", view["dashboard"]
+        assert view["dashboard"]["level"] != "OPTIMAL"
+        rows = {s["name"]: s for s in view["services"]}
+        assert rows["redis"]["state"] == "stopped" and rows["postgres"]["state"] == "healthy"
+    finally:
+        start = live_stack.cli("start", "redis", timeout=120)
+        assert start.returncode == 0, start.stderr[-2000:]
+    deadline = time.monotonic() + 90
+    view = _view(live_stack)
+    while view["dashboard"]["level"] != "OPTIMAL" and time.monotonic() < deadline:
+        time.sleep(1)
+        view = _view(live_stack)
+    assert view["dashboard"]["level"] == "OPTIMAL" and view["dashboard"]["breakers"]["redis"] == "closed"

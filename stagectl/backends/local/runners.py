@@ -16,13 +16,14 @@ import hashlib
 import hmac
 import os
 import pwd
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from stagectl.backends.local import pgtemplate
+from stagectl.backends.local import datahome, pgtemplate
 from stagectl.binaries import PG_INSTALL, postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
@@ -65,6 +66,10 @@ class RunnerContext:
     def data_dir(self, name: str) -> Path:
         return self.state_dir / "data" / name
 
+    def pg_data_dir(self, name: str) -> Path:
+        """PostgreSQL's cluster: outside the checkout when running as root (see datahome)."""
+        return datahome.pg_home(self.state_dir) / "data" / name
+
     def port(self, runner: str) -> int | None:
         for svc in self.stack.services.values():
             if svc.runner == runner:
@@ -106,7 +111,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     bindir = reachable_postgres_bindir(postgres_bindir(), user)
     if bindir is None:
         raise PreflightError(f"{name}: PostgreSQL binaries (postgres, initdb) not found", hint=PG_INSTALL)
-    data = ctx.data_dir(name)
+    data = ctx.pg_data_dir(name)
     env = ctx.env
     db_user = env.get("POSTGRES_USER", "postgres")
     db_name = env.get("POSTGRES_DB", db_user)
@@ -116,10 +121,11 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     log_path = ctx.state_dir / "logs" / f"{name}.log"
     # a pristine copy of the template made ahead for the next cold start: beside the data (same
     # filesystem, so it is taken by rename) but outside data/, so `down --volumes` keeps it
-    spare_root = ctx.state_dir / "cache" / "pg-spare"
+    spare_root = datahome.pg_home(ctx.state_dir) / "cache" / "pg-spare"
 
     def initdb(target: Path, superuser_password: str) -> None:
-        pwfile = _private_file(ctx.state_dir / "run" / "pg.pw", superuser_password, owner=user)
+        # beside the data, where `user` can read it (the checkout may be out of its reach)
+        pwfile = _private_file(target.parent / f".{target.name}.pw", superuser_password, owner=user)
         try:
             _run_as(user, [f"{bindir}/initdb", "-D", str(target), f"--pwfile={pwfile}", *shape], cwd=target)
         finally:
@@ -128,6 +134,13 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
     def prepare() -> None:
         if (data / "PG_VERSION").is_file():
             return  # data survives `down`; initdb only once
+        datahome.ensure_home(ctx.state_dir)
+        legacy = ctx.data_dir(name)  # where a cluster lived before it moved out of the checkout
+        if legacy != data and (legacy / "PG_VERSION").is_file() and not data.exists():
+            data.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(legacy), str(data))  # keep the user's data (rename, or copy across filesystems)
+            _pg_log(log_path, f"moved the cluster from {legacy} to {data}")
+            return
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
         if user:

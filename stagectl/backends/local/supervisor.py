@@ -1,4 +1,5 @@
-# Over ~350 lines on purpose: the supervisor process's whole life (plan, spawn, wait, hold, restart, teardown) in one place.
+# Over ~350 lines on purpose: the supervisor process's whole life (plan, spawn, wait, hold, restart, teardown) in one place;
+# the restart policy's arithmetic is in restarts.py.
 """The detached supervisor: `main()`, forked from `stagectl up` (see `LocalBackend._spawn_supervisor`),
 or by hand as `python -m stagectl.backends.local.supervisor <state dir>`.
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import psutil
 
+from stagectl.backends.local.restarts import Decision, RestartPolicy
 from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
@@ -67,6 +69,8 @@ class Supervisor:
         # and compete for the GIL, so prewarming and pre-importing wait until the first wave is out
         self.first_wave = {n for n in self.names if not [d for d in self.stack.services[n].depends_on if d in self.names]}
         self.first_wave_spawned = threading.Event()
+        self.policies = {n: RestartPolicy(self.stack.services[n].restart) for n in self.names}
+        self.started_at: dict[str, float] = {}
 
     # --- signals -------------------------------------------------------------------------------
     def _on_signal(self, signum, _frame) -> None:
@@ -131,6 +135,7 @@ class Supervisor:
                     self._prepare(name, launch)
                 popen = self._spawn(name, launch)
             self.popens[name] = popen
+            self.started_at[name] = time.monotonic()
             if name not in self.start_order:
                 self.start_order.append(name)
             if self.first_wave <= set(self.start_order):
@@ -234,6 +239,7 @@ class Supervisor:
 
     def restart(self, name: str, wait_timeout: float) -> dict:
         """(Re)start one service whose dependencies are up (chaos restore); wait for its health."""
+        self.store.update_service(name, held=False)  # started again: the restart policy applies again
         popen = self.popens.get(name)
         launch = self.launches[name]
         svc = self.stack.services[name]
@@ -259,25 +265,80 @@ class Supervisor:
         except (OSError, json.JSONDecodeError):
             return
         try:
-            answer = self.restart(request["start"], float(request.get("wait_timeout", 60)))
+            if "stop" in request:
+                answer = self.stop_one(request["stop"])
+            else:
+                self.policies[request["start"]].reset()
+                answer = self.restart(request["start"], float(request.get("wait_timeout", 60)))
+                if not answer["ok"]:
+                    self.store.update_service(request["start"], held=True)  # a failed start is not crash-looped
         except Exception as exc:  # answered to the CLI, never kills the supervisor
             answer = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
         self.store.update(lambda s: s.update(control={"id": request.get("id"), **answer}))
 
+    def stop_one(self, name: str) -> dict:
+        """`stagectl stop SERVICE`: stop its group with its own signal and grace; held, so the
+        restart policy leaves it down until it is started again."""
+        self.store.update_service(name, held=True)
+        popen, launch = self.popens[name], self.launches[name]
+        how = stop_group(popen.pid, launch.stop_signal, launch.grace, reap=popen, hurry=lambda: self.stop_requests >= 2)
+        popen.poll()
+        self.store.update_service(name, phase="stopped", detail=f"stopped ({how})")
+        return {"ok": True, "detail": f"stopped ({how})"}
+
+    def _on_exit(self, name: str, code: int) -> Decision:
+        """Record an exit and ask the restart policy what to do (a held service stays down)."""
+        rec = ((self.store.read() or {}).get("services") or {}).get(name) or {}
+        if rec.get("held"):
+            if rec.get("phase") != "stopped":
+                self.store.update_service(name, phase="exited", detail=describe_exit(code))
+            return Decision("leave", reason="stopped on purpose")
+        up_for = time.monotonic() - self.started_at.get(name, time.monotonic())
+        decision = self.policies[name].decide(code, up_for=up_for)
+        self.store.update_service(name, phase="crash-loop" if decision.action == "crash-loop" else "exited",
+                                  detail=f"{describe_exit(code)}; {decision.reason}")
+        self._note(name, f"{name} {describe_exit(code)}; {decision.reason}")
+        return decision
+
+    def _policy_restart(self, name: str) -> None:
+        policy = self.policies[name]
+        policy.record()
+        try:
+            answer = self.restart(name, float(self.plan["wait_timeout"]))
+        except Exception as exc:  # e.g. the spawn failed: counted, the next exit decides again
+            answer = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        self.store.update_service(name, restarts=policy.total)
+        if not answer["ok"]:
+            self._note(name, f"restart {policy.total} of {name} did not become healthy: {answer['detail']}")
+
     def hold(self) -> None:
-        """Watch the children until asked to stop: record exits, serve restart requests."""
+        """Watch the children until asked to stop: record exits, apply the restart policy, serve
+        control requests."""
         reported: set[str] = set()
+        due: dict[str, float] = {}  # name → when the policy restarts it
         while self.stop_requests == 0:
             if self.restart_requested:
                 self._serve_control()
-            for name, popen in self.popens.items():
+            for name, popen in list(self.popens.items()):
                 code = popen.poll()
                 if code is not None and name not in reported:
                     reported.add(name)
-                    self.store.update_service(name, phase="exited", detail=describe_exit(code))
+                    decision = self._on_exit(name, code)
+                    if decision.action == "restart":
+                        due[name] = time.monotonic() + decision.delay
                 if code is None and name in reported:  # restarted
                     reported.discard(name)
+            for name, when in list(due.items()):
+                if time.monotonic() >= when and self.stop_requests == 0 and not self._held(name):
+                    del due[name]
+                    self._policy_restart(name)
+                    reported.discard(name)  # exited again already: decided again on the next pass
+                elif self._held(name):
+                    del due[name]
             time.sleep(0.1)
+
+    def _held(self, name: str) -> bool:
+        return bool((((self.store.read() or {}).get("services") or {}).get(name) or {}).get("held"))
 
     def keep_logs_bounded(self) -> None:
         """Copy-truncate every service log past the limit, during the wait too (a chatty service
