@@ -21,7 +21,7 @@ import psycopg
 import pytest
 import redis
 
-from stagectl.backends.local import runners
+from stagectl.backends.local import privileges, runners
 from stagectl.binaries import postgres_bindir
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
@@ -171,7 +171,7 @@ def test_redis_runs_as_the_service_user(root):
         client = redis.Redis(host="127.0.0.1", port=svc.port, password="secret-pw", socket_timeout=2)
         assert wait_until(client.ping), (ctx.state_dir / "logs" / "redis.log").read_text()[-2000:]
         client.close()
-        expected = pwd.getpwnam(runners.SERVICE_USER).pw_uid
+        expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
         assert uid_of(proc.pid) == expected != 0
         assert ctx.data_dir("redis").stat().st_uid == expected
     finally:
@@ -187,7 +187,7 @@ def test_system_binaries_run_as_the_service_user(root, runner):
     launch = runners.build_launch("svc", svc, ctx)
     if launch.argv[0].startswith("/root/"):
         pytest.skip(f"{runner} resolved under /root, which the service user cannot reach")
-    assert launch.user == runners.SERVICE_USER
+    assert launch.user == privileges.SERVICE_USER
 
 
 # --- Prometheus ------------------------------------------------------------------------------------
@@ -206,7 +206,7 @@ def test_prometheus_refuses_quit(root):
         time.sleep(0.5)
         assert proc.poll() is None and httpx.get(f"{base}/-/healthy", timeout=2).status_code == 200
         if AS_ROOT:
-            assert uid_of(proc.pid) == pwd.getpwnam(runners.SERVICE_USER).pw_uid
+            assert uid_of(proc.pid) == pwd.getpwnam(privileges.SERVICE_USER).pw_uid
     finally:
         stop_group(proc.pid, signal.SIGTERM, 10.0, reap=proc)
 

@@ -21,7 +21,8 @@ import psutil
 import stagectl
 from stagectl.backends.base import BackendContext, DownResult, ServiceStatus, UpResult
 from stagectl.backends.local.preflight import check_ports, plan_services
-from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
+from stagectl.backends.local.privileges import PG_USER, check_reachable_by
+from stagectl.backends.local.runners import probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.backends.local.supervisor import main as supervisor_main
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
