@@ -400,7 +400,7 @@ def fork_detached(run: Callable[[], int], *, title: str, log_path: Path, env: Ma
     """
     import gc
 
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log_path.parent)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write the parent's buffered output again
@@ -412,7 +412,7 @@ def fork_detached(run: Callable[[], int], *, title: str, log_path: Path, env: Ma
         gc.freeze()
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
-        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        out = open_private(log_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(null, 0)
         os.dup2(out, 1)
         os.dup2(out, 2)

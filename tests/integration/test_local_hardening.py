@@ -25,7 +25,7 @@ from stagectl.backends.local import privileges, runners
 from stagectl.binaries import postgres_bindir
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
-from stagectl.process import spawn, stop_group
+from stagectl.process import fork_detached, spawn, stop_group
 
 AS_ROOT = os.geteuid() == 0
 NEEDS_ROOT = pytest.mark.skipif(not AS_ROOT, reason="services change user only when stagectl runs as root")
@@ -137,6 +137,13 @@ def test_logs_and_service_files_are_private(root):
     assert proc.wait(10) == 0
     assert (log.parent.stat().st_mode & 0o777, log.stat().st_mode & 0o777) == (0o700, 0o600)
     assert (data / "written").stat().st_mode & 0o777 == 0o600
+
+
+def test_supervisor_log_is_private(root):
+    log = root / "logs" / "supervisor.log"
+    child = fork_detached(lambda: 0, title="stagectl harden test", log_path=log, env={})
+    os.waitpid(child.pid, 0)
+    assert (log.parent.stat().st_mode & 0o777, log.stat().st_mode & 0o777) == (0o700, 0o600)
 
 
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed (apt-get install redis-server)")
