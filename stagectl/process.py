@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import ctypes
+import errno
 import os
 import queue
 import signal
@@ -64,9 +65,9 @@ def spawn(
     Call this only from a thread that lives as long as the child should (see `Spawner`).
     `stdin=subprocess.PIPE` is for a prewarmed child that waits for its go (see `PREWARM_BOOT`).
     """
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     child_env = {**env, RUN_ID_VAR: run_id}
-    with open(log_path, "ab") as log:  # O_APPEND: copy-truncate keeps working while the child writes
+    # O_APPEND: copy-truncate keeps working while the child writes
+    with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_APPEND), "ab") as log:
         return subprocess.Popen(
             list(argv),
             stdin=stdin,
@@ -78,7 +79,30 @@ def spawn(
             start_new_session=True,
             preexec_fn=_pdeathsig(death_signal),  # runs after setreuid: survives user=
             close_fds=True,
+            umask=0o077,  # what a service writes (Redis' AOF holds sessions) is its own: 0600/0700
         )
+
+
+def private_dir(path: Path, *, mode: int = 0o700) -> Path:
+    """`path` (and missing parents) as a directory; `path` itself gets `mode` (0700: only its owner)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if path.is_symlink():
+        raise OSError(errno.ELOOP, "a symlink where a private directory goes", str(path))
+    os.chmod(path, mode)
+    return path
+
+
+def open_private(path: Path, flags: int, *, dir_mode: int = 0o700) -> int:
+    """Open (create) a 0600 file in a private directory, never through a symlink (O_NOFOLLOW):
+    a link planted where a log or secret goes fails with ELOOP instead of writing elsewhere."""
+    private_dir(path.parent, mode=dir_mode)
+    fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an older file made under a looser umask
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 # A Python service whose imports take seconds (the dashboard: ~1–2 s of interpreter start and
@@ -306,7 +330,8 @@ def truncate_log(log_path: Path, limit: int = LOG_LIMIT_BYTES) -> bool:
     with open(log_path, "rb") as src:
         src.seek(max(0, size - limit // 2))
         tail = src.read(limit // 2)
-    Path(f"{log_path}.1").write_bytes(tail)
+    with os.fdopen(open_private(Path(f"{log_path}.1"), os.O_WRONLY | os.O_TRUNC), "wb") as rotated:
+        rotated.write(tail)
     os.truncate(log_path, 0)
     return True
 
@@ -375,7 +400,7 @@ def fork_detached(run: Callable[[], int], *, title: str, log_path: Path, env: Ma
     """
     import gc
 
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(log_path.parent)
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):
             stream.flush()  # or the child would write the parent's buffered output again
@@ -387,7 +412,7 @@ def fork_detached(run: Callable[[], int], *, title: str, log_path: Path, env: Ma
         gc.freeze()
         os.setsid()
         null = os.open(os.devnull, os.O_RDONLY)
-        out = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        out = open_private(log_path, os.O_WRONLY | os.O_APPEND)
         os.dup2(null, 0)
         os.dup2(out, 1)
         os.dup2(out, 2)

@@ -13,14 +13,15 @@ from botocore.config import Config
 class TestConnectivity:
     @pytest.mark.local_access("a direct connection to PostgreSQL")
     def test_postgres_select_and_schema(self, cfg):
-        """Fault: wrong POSTGRES_USER/PASSWORD/DB, database down, or the dashboard never created its tables."""
+        """Fault: wrong POSTGRES_USER/PASSWORD/DB, database down, or the dashboard never created its tables (in its own schema)."""
         conninfo = dict(host=cfg.require("POSTGRES_HOST"), port=cfg.int("POSTGRES_PORT"),
                         user=cfg.require("POSTGRES_USER"), password=cfg.require("POSTGRES_PASSWORD"),
                         dbname=cfg.require("POSTGRES_DB"), connect_timeout=5)
         with psycopg.connect(**conninfo) as conn:
             assert conn.execute("select 1").fetchone() == (1,)
-            rows = conn.execute("select table_name from information_schema.tables "
-                                "where table_schema = 'public'").fetchall()
+            # the dashboard's role owns the schema named after it (DASHBOARD_DB_USER)
+            rows = conn.execute("select table_name from information_schema.tables where table_schema = %s",
+                                [cfg.require("DASHBOARD_DB_USER")]).fetchall()
         tables = {r[0] for r in rows}
         assert {"products", "stock_movements"} <= tables, f"dashboard tables missing; found {sorted(tables)}"
 

@@ -1,6 +1,7 @@
 #!/bin/sh
 # First start on an empty PGDATA: initdb with POSTGRES_USER and POSTGRES_PASSWORD (read from a
-# 0600 file, never from argv), remote logins by scram-sha-256, then create POSTGRES_DB.
+# 0600 file, never from argv), remote logins by scram-sha-256, then create POSTGRES_DB and the
+# dashboard's role DASHBOARD_DB_USER (password DASHBOARD_DB_PASSWORD, owner of its schema only).
 set -eu
 if [ "${1:-}" = postgres ]; then
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -14,11 +15,24 @@ if [ "${1:-}" = postgres ]; then
       --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 >/dev/null
     rm -f "$pwfile"
     echo "host all all all scram-sha-256" >> "$PGDATA/pg_hba.conf"
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
     if [ "$db" != postgres ]; then
-      pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
       psql -v ON_ERROR_STOP=1 -q -U "$user" -d postgres -c "CREATE DATABASE \"$db\""
-      pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     fi
+    if [ -n "${DASHBOARD_DB_USER:-}" ]; then
+      # The dashboard's role: LOGIN only, owner of the schema named after it and nothing else.
+      # psql's :'var' / :"var" quote the values (the password never reaches argv: stdin).
+      : "${DASHBOARD_DB_PASSWORD:?DASHBOARD_DB_PASSWORD must be set with DASHBOARD_DB_USER}"
+      psql -v ON_ERROR_STOP=1 -q -U "$user" -d "$db" -v app="$DASHBOARD_DB_USER" -v db="$db" >/dev/null <<'SQL'
+\getenv app_password DASHBOARD_DB_PASSWORD
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD %L', :'app', :'app_password') \gexec
+GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+CREATE SCHEMA :"app" AUTHORIZATION :"app";
+ALTER DATABASE :"db" SET search_path = :"app", public;
+SQL
+    fi
+    pg_ctl -D "$PGDATA" -m fast -w stop >/dev/null
     echo "stagectl-postgres: initialised $PGDATA (user $user, database $db)"
   fi
   shift

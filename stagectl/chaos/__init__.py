@@ -110,7 +110,7 @@ def run_chaos_on_stack(project: Project, backend: Backend, scenarios: list[Scena
             from stagectl.chaos.alerts import AlertWatch
             from stagectl.chaos.breaker_timing import measure_all
 
-            watch = AlertWatch.for_project(project)
+            watch = AlertWatch.for_project(project, backend)
             reason = watch.unavailable()
             if reason:
                 run.breakers = measure_all(runner, project.env, alert_skip=reason)

@@ -2,15 +2,19 @@
 pending or firing, and be inactive again once the breaker has closed (docs/contract.md §7).
 
 The staging rules wait 1–5 minutes (`for:`) at a 15 s scrape interval, far longer than a chaos
-run. For the run, the running Prometheus gets a chaos variant of its own config through its
-reload endpoint (local backend: `--web.enable-lifecycle`): 1 s scrape and evaluation, and a copy
-of the rules with `for: CHAOS_FOR`; the original config is written back and reloaded afterwards
-(also on errors and Ctrl-C). Where that cannot be done (no local config file, Prometheus not
+run. For the run, the running Prometheus gets a chaos variant of its own config, loaded by SIGHUP through the
+backend (the lifecycle HTTP API stays off: with it any local user could stop Prometheus): 1 s
+scrape and evaluation, and a copy of the rules with `for: CHAOS_FOR`. A reload counts only once
+Prometheus's own metrics say it succeeded after the signal. The original config is written back
+and reloaded afterwards (also on errors and Ctrl-C). Where that cannot be done (no local config file, Prometheus not
 reachable) the watch is unavailable and says why: the breaker checks then record a skip reason.
 """
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,16 +29,21 @@ ALERT_FOR_SERVICE = {"database": "DatabaseCircuitBreakerOpen", "openai": "OpenAI
 class AlertWatch:
     """Prometheus switched to chaos timing for the duration of a `with` block."""
 
-    def __init__(self, url: str, config: Path, timeout: float = 5.0):
+    def __init__(self, url: str, config: Path, send_hup: Callable[[], None], timeout: float = 5.0,
+                 reload_timeout: float = 10.0):
         self.url, self.config = url.rstrip("/"), config
+        self._send_hup = send_hup
+        self._reload_timeout = reload_timeout
         self._original: str | None = None
         self.client = httpx.Client(base_url=self.url, timeout=timeout)
 
     @classmethod
-    def for_project(cls, project) -> AlertWatch:
-        svc = next((s for s in project.stack.services.values() if s.runner == "prometheus"), None)
-        port = svc.port if svc else 0
-        return cls(f"http://127.0.0.1:{port}", project.state_dir / "prometheus" / "prometheus.yml")
+    def for_project(cls, project, backend) -> AlertWatch:
+        """The watch on the stack's own Prometheus; `backend` delivers its reload signal."""
+        svc = next(((n, s) for n, s in project.stack.services.items() if s.runner == "prometheus"), None)
+        name, port = (svc[0], svc[1].port) if svc else ("prometheus", 0)
+        return cls(f"http://127.0.0.1:{port}", project.state_dir / "prometheus" / "prometheus.yml",
+                   lambda: backend.signal(name, signal.SIGHUP))
 
     def unavailable(self) -> str | None:
         """Why the watch cannot run here, or None."""
@@ -47,10 +56,28 @@ class AlertWatch:
             return f"Prometheus at {self.url} is unreachable ({type(exc).__name__})"
         return None
 
+    def _reload_status(self) -> tuple[float, float]:
+        """(success flag, time of the last successful reload) from Prometheus's own metrics."""
+        values = {}
+        for line in self.client.get("/metrics").text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("prometheus_config_last_reload_successful",
+                        "prometheus_config_last_reload_success_timestamp_seconds"):
+                values[name] = float(value)
+        return (values.get("prometheus_config_last_reload_successful", 0.0),
+                values.get("prometheus_config_last_reload_success_timestamp_seconds", 0.0))
+
     def _reload(self) -> None:
-        response = self.client.post("/-/reload")
-        if response.status_code != 200:
-            raise RuntimeError(f"Prometheus reload answered {response.status_code}: {response.text[:200]}")
+        _, before = self._reload_status()
+        self._send_hup()
+        deadline = time.monotonic() + self._reload_timeout
+        while time.monotonic() < deadline:
+            ok, at = self._reload_status()
+            if at > before and ok == 1.0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Prometheus did not report a successful reload within {self._reload_timeout:.0f} s "
+                           "of SIGHUP (see `stagectl logs prometheus`)")
 
     def __enter__(self) -> AlertWatch:
         self._original = self.config.read_text(encoding="utf-8")

@@ -135,6 +135,7 @@ def _env_for(name: str, svc: Service, dashboard_names: list[str], stack: Stack) 
     pg = stack.services["postgres"].container_port
     if name == "postgres":
         return [ref("POSTGRES_DB"), ref("POSTGRES_USER"), ref("POSTGRES_PASSWORD"), ref("POSTGRES_MAX_CONNECTIONS"),
+                ref("DASHBOARD_DB_USER"), ref("DASHBOARD_DB_PASSWORD"),  # the entry point creates the dashboard's role
                 {"name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata"}]
     if name == "redis":
         # redis-cli in the probes reads its password from REDISCLI_AUTH, never from argv.
@@ -149,7 +150,9 @@ def _env_for(name: str, svc: Service, dashboard_names: list[str], stack: Stack) 
     if name == "llm":
         return [ref("OPENAI_API_KEY"), ref("OPENAI_MODEL")]
     if name == "dashboard":
-        return [ref(v) for v in dashboard_names]
+        # the dashboard logs in as its own role, never as the superuser POSTGRES_USER
+        login = {"POSTGRES_USER": "DASHBOARD_DB_USER", "POSTGRES_PASSWORD": "DASHBOARD_DB_PASSWORD"}
+        return [ref(login[v], v) if v in login else ref(v) for v in dashboard_names]
     if name == "postgres-exporter":
         return [ref("POSTGRES_DB"), ref("POSTGRES_USER", "DATA_SOURCE_USER"), ref("POSTGRES_PASSWORD", "DATA_SOURCE_PASS"),
                 {"name": "DATA_SOURCE_URI", "value": f"postgres:{pg}/$(POSTGRES_DB)?sslmode=disable"}]

@@ -348,11 +348,12 @@ def test_breaker_alert_fires_under_chaos_and_prometheus_is_put_back(stack):
     from stagectl.stack import backend_for
 
     project = stack.project()
-    watch = AlertWatch.for_project(project)
+    backend = backend_for("local", project)
+    watch = AlertWatch.for_project(project, backend)
     assert watch.unavailable() is None, watch.unavailable()
     original = watch.config.read_text(encoding="utf-8")
     probe = dashboard_for(project)
-    runner = ChaosRunner(FaultTarget(backend_for("local", project), project.stack, project.env, 60), probe,
+    runner = ChaosRunner(FaultTarget(backend, project.stack, project.env, 60), probe,
                          LevelTable.from_env(project.env), Timing.from_env(project.env, 1.0))
     e = project.env
     with watch:

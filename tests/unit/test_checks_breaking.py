@@ -241,3 +241,13 @@ def test_mutation_makes_the_check_fail(tmp_path, check_id):
     assert any(r.status == "fail" for r in results), [(r.status, r.message) for r in results]
     failures = [r for r in results if r.status == "fail"]
     assert all(r.message and r.id.startswith(check_id) and r.section for r in failures)
+
+
+def test_rate_limit_switched_off_fails_validate(tmp_path):
+    """Finding 8 of the hardening review: a staging env file with the limiter off must not pass
+    (the CASES entry breaks the request count; this one plants the switch itself)."""
+    root = copy_stack(tmp_path)
+    user_env(root, DASHBOARD_RATELIMIT_ENABLED="false")
+    results = run(root, "security.rate_limit")
+    failures = [r for r in results if r.status == "fail"]
+    assert failures and "DASHBOARD_RATELIMIT_ENABLED" in failures[0].message, [(r.status, r.message) for r in results]

@@ -24,7 +24,8 @@ from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceS
 from stagectl.backends.local import datahome
 from stagectl.backends.local.logrotate import rotate_run_logs
 from stagectl.backends.local.preflight import check_ports, plan_services
-from stagectl.backends.local.runners import PG_USER, check_reachable_by, probe_headers
+from stagectl.backends.local.privileges import PG_USER, check_reachable_by
+from stagectl.backends.local.runners import probe_headers
 from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.backends.local.supervisor import main as supervisor_main
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
@@ -249,7 +250,7 @@ class LocalBackend:
         rec = ((self.store.read() or {}).get("services") or {}).get(service) or {}
         if not process_matches(rec.get("pid") or 0, rec.get("create_time")):
             raise StagectlError(f"service {service} is not running")
-        if sig not in (signal.SIGSTOP, signal.SIGCONT):  # stopped on purpose: the restart policy leaves it down
+        if sig not in (signal.SIGSTOP, signal.SIGCONT, signal.SIGHUP):  # stopped on purpose: the restart policy leaves it down
             self.store.update_service(service, held=True)
         signal_tree(rec["pid"], rec["pgid"], sig)
 

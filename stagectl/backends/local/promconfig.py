@@ -8,7 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from stagectl.backends.local.runners import RunnerContext, _private_file
+from stagectl.backends.local.privileges import private_file
+from stagectl.backends.local.runners import RunnerContext
 from stagectl.runners import RUNNERS
 
 
@@ -59,10 +60,10 @@ def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": jobs}
 
 
-def write_local_config(ctx: RunnerContext) -> Path:
+def write_local_config(ctx: RunnerContext, owner: str | None = None) -> Path:
     """Write <state>/prometheus/prometheus.yml (and its credentials file); return its path."""
     out_dir = ctx.state_dir / "prometheus"
-    credentials = _private_file(out_dir / "dashboard_api_key", ctx.env.get("DASHBOARD_API_KEY", ""))
+    credentials = private_file(out_dir / "dashboard_api_key", ctx.env.get("DASHBOARD_API_KEY", ""), owner=owner)
     rendered = ctx.root / ctx.stack.render_dir / "prometheus"
     source = next((p for p in (rendered / "prometheus.staging.yml", rendered / "prometheus.yml") if p.is_file()), None)
     if source is not None:
@@ -70,7 +71,6 @@ def write_local_config(ctx: RunnerContext) -> Path:
     else:
         config = _builtin(ctx, credentials)
     path = out_dir / "prometheus.yml"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    tmp = private_file(path.with_suffix(".tmp"), yaml.safe_dump(config, sort_keys=False), owner=owner)
     os.replace(tmp, path)
     return path

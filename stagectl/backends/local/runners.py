@@ -24,12 +24,16 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from stagectl.backends.local import datahome, pgtemplate
+from stagectl.backends.local.privileges import (
+    PG_USER,
+    private_file,
+    service_data_dir,
+    service_user,
+)
 from stagectl.binaries import PG_INSTALL, postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
-from stagectl.process import prewarm_argv
-
-PG_USER = "postgres"  # PostgreSQL refuses to run as root; the Debian packages create this user
+from stagectl.process import open_private, prewarm_argv
 
 
 @dataclasses.dataclass
@@ -77,33 +81,6 @@ class RunnerContext:
         return None
 
 
-def _private_file(path: Path, text: str, *, owner: str | None = None) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(path, 0o600)
-    if owner:
-        entry = pwd.getpwnam(owner)
-        os.chown(path, entry.pw_uid, entry.pw_gid)
-    return path
-
-
-def check_reachable_by(user: str, path: Path) -> None:
-    """PostgreSQL runs as `user`: every parent directory must let it through (o+x)."""
-    entry = pwd.getpwnam(user)
-    while not path.exists() and path.parent != path:  # check what exists; the rest we create
-        path = path.parent
-    for parent in [*reversed(path.parents), path]:
-        st = parent.stat()
-        if st.st_uid == entry.pw_uid or st.st_mode & 0o001 or (st.st_gid == entry.pw_gid and st.st_mode & 0o010):
-            continue
-        raise PreflightError(
-            f"postgres: user {user!r} cannot reach {path} (mode {oct(st.st_mode & 0o777)} on {parent})",
-            hint=f"chmod o+x {parent}, or put the project in a directory other users can traverse",
-        )
-
-
 def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     as_root = os.geteuid() == 0
     user = PG_USER if as_root else None
@@ -125,21 +102,27 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
 
     def initdb(target: Path, superuser_password: str) -> None:
         # beside the data, where `user` can read it (the checkout may be out of its reach)
-        pwfile = _private_file(target.parent / f".{target.name}.pw", superuser_password, owner=user)
+        pwfile = private_file(target.parent / f".{target.name}.pw", superuser_password, owner=user)
         try:
             _run_as(user, [f"{bindir}/initdb", "-D", str(target), f"--pwfile={pwfile}", *shape], cwd=target)
         finally:
             pwfile.unlink(missing_ok=True)
 
+    app = app_role(env)
+
     def prepare() -> None:
-        if (data / "PG_VERSION").is_file():
-            return  # data survives `down`; initdb only once
+        if (data / "PG_VERSION").is_file():  # data survives `down`; initdb only once
+            if app:
+                _pg_app_role(bindir, data, user, db_name, *app)  # a cluster made before the role existed
+            return
         datahome.ensure_home(ctx.state_dir)
         legacy = ctx.data_dir(name)  # where a cluster lived before it moved out of the checkout
         if legacy != data and (legacy / "PG_VERSION").is_file() and not data.exists():
             data.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(legacy), str(data))  # keep the user's data (rename, or copy across filesystems)
             _pg_log(log_path, f"moved the cluster from {legacy} to {data}")
+            if app:
+                _pg_app_role(bindir, data, user, db_name, *app)
             return
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -152,6 +135,8 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         if template:
             try:
                 _pg_finish(bindir, data, user, db_user, db_name, password)
+                if app:
+                    _pg_app_role(bindir, data, user, db_name, *app)
                 return
             except RuntimeError as exc:  # maybe a bad template: never let the cache fail the start
                 _pg_log(log_path, f"finishing the copied cluster failed ({exc}); discarding {template.name}, "
@@ -162,6 +147,8 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         initdb(data, password)
         if db_name != "postgres":
             _pg_finish(bindir, data, user, db_user, db_name, None)
+        if app:
+            _pg_app_role(bindir, data, user, db_name, *app)
 
     argv = [f"{bindir}/postgres", "-D", str(data), "-p", str(svc.port), "-c", "listen_addresses=127.0.0.1",
             "-c", "unix_socket_directories=", "-c", f"max_connections={env.get('POSTGRES_MAX_CONNECTIONS', '100')}",
@@ -177,8 +164,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
 
 def _pg_log(log_path: Path, message: str) -> None:
     """A stagectl line in the service's own log (where `stagectl logs postgres` shows it)."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "a", encoding="utf-8") as fh:
+    with os.fdopen(open_private(log_path, os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8") as fh:
         fh.write(f"stagectl: {message}\n")
 
 
@@ -218,6 +204,66 @@ def _pg_finish(bindir: str, data: Path, user: str | None, db_user: str, db_name:
         raise RuntimeError(str(exc).replace(secret, "***") if secret else str(exc)) from None
 
 
+def app_role(env: Mapping[str, str]) -> tuple[str, str] | None:
+    """(DASHBOARD_DB_USER, DASHBOARD_DB_PASSWORD): the dashboard's own role, or None if unset."""
+    name, password = env.get("DASHBOARD_DB_USER", ""), env.get("DASHBOARD_DB_PASSWORD", "")
+    if not name or not password:
+        return None
+    if name == env.get("POSTGRES_USER", "postgres"):
+        raise PreflightError(f"DASHBOARD_DB_USER={name!r} is the cluster's superuser (POSTGRES_USER)",
+                             hint="give the dashboard its own role name, e.g. DASHBOARD_DB_USER=inventario_app")
+    return name, password
+
+
+APP_ROLE_MARKER = "stagectl-app-role"  # in the data dir: which role set-up this cluster has had
+
+
+def _pg_app_role(bindir: str, data: Path, user: str | None, db_name: str, role: str, password: str) -> None:
+    """The dashboard's role: LOGIN and nothing else (no superuser, CREATEROLE, CREATEDB), owner of
+    the schema named after it and of nothing else; the database's search_path finds that schema
+    first, so other clients (smoke checks as the superuser) see the dashboard's tables unqualified.
+
+    Single-user mode before the server listens, once per (role, password, database): the
+    data dir keeps a salted hash of what was applied.
+    """
+    marker = data / APP_ROLE_MARKER
+    with contextlib.suppress(OSError, ValueError):
+        salt, digest = marker.read_text(encoding="utf-8").split(":")
+        if hmac.compare_digest(digest, _app_role_digest(salt, role, password, db_name)):
+            return
+    secret = scram_sha256_verifier(password) if password.isascii() else password
+    ident, literal = _pg_ident(role), _pg_literal(role)
+    statements = [
+        f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = {literal}) THEN CREATE ROLE {ident}; END IF; END$$;",
+        f"ALTER ROLE {ident} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+        f"PASSWORD {_pg_literal(secret)};",
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {_pg_ident(db_name)} TO {ident};",
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC;",
+        f"CREATE SCHEMA IF NOT EXISTS {ident} AUTHORIZATION {ident};",
+        f"ALTER DATABASE {_pg_ident(db_name)} SET search_path = {ident}, public;",
+    ]
+    argv = [f"{bindir}/postgres", "--single", "-D", str(data), "-c", "unix_socket_directories=",
+            "-c", "password_encryption=scram-sha-256", "-c", "fsync=off", db_name]
+    try:
+        _run_as(user, argv, cwd=data, stdin="\n".join(statements) + "\n", fail_on_error_output=True)
+    except RuntimeError as exc:  # PostgreSQL echoes a failed statement: never let the secret out
+        raise RuntimeError(str(exc).replace(secret, "***")) from None
+    salt = os.urandom(8).hex()
+    with os.fdopen(open_private(marker, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
+        if user:
+            entry = pwd.getpwnam(user)
+            os.fchown(fh.fileno(), entry.pw_uid, entry.pw_gid)
+        fh.write(f"{salt}:{_app_role_digest(salt, role, password, db_name)}")
+
+
+def _app_role_digest(salt: str, role: str, password: str, db_name: str) -> str:
+    return hashlib.pbkdf2_hmac("sha256", "\0".join((role, password, db_name)).encode(), bytes.fromhex(salt), 4096).hex()
+
+
+def _pg_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _pg_ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
@@ -249,17 +295,27 @@ def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None =
 
 
 def _redis(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    env, data = ctx.env, ctx.data_dir(name)
-    data.mkdir(parents=True, exist_ok=True)
+    env, executable = ctx.env, resolve(svc, root=ctx.root).executable(name)
+    user = service_user(name, executable, ctx)
+    data = service_data_dir(ctx, name, user)
     password = env.get("REDIS_PASSWORD", "")
-    lines = [f"port {svc.port}", "bind 127.0.0.1", f"dir {data}", "daemonize no", "save \"\"",
-             f"appendonly {env.get('REDIS_APPENDONLY', 'no')}",
-             f"maxmemory {env.get('REDIS_MAXMEMORY', '0')}",
-             f"maxmemory-policy {env.get('REDIS_MAXMEMORY_POLICY', 'noeviction')}"]
+    directives = [("port", str(svc.port)), ("bind", "127.0.0.1"), ("dir", str(data)), ("daemonize", "no"),
+                  ("save", ""), ("appendonly", env.get("REDIS_APPENDONLY", "no")),
+                  ("maxmemory", env.get("REDIS_MAXMEMORY", "0")),
+                  ("maxmemory-policy", env.get("REDIS_MAXMEMORY_POLICY", "noeviction"))]
     if password:
-        lines.append(f'requirepass "{password}"')
-    conf = _private_file(ctx.state_dir / "run" / "redis.conf", "\n".join(lines) + "\n")
-    return Launch([resolve(svc, root=ctx.root).executable(name), str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period)
+        directives.append(("requirepass", password))
+    text = "".join(f"{key} {redis_conf_quote(value)}\n" for key, value in directives)
+    conf = private_file(ctx.state_dir / "run" / "redis.conf", text, owner=user)
+    return Launch([executable, str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period, user=user)
+
+
+def redis_conf_quote(value: str) -> str:
+    """`value` as one redis.conf argument: a double-quoted string in which every byte other than a
+    letter or digit is a \\xHH escape, so a space, quote or newline can never start a new directive."""
+    return '"' + "".join(chr(b) if chr(b).isascii() and chr(b).isalnum() else f"\\x{b:02x}"
+                         for b in value.encode()) + '"'
+
 
 
 def _moto(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
@@ -276,14 +332,28 @@ def _python_module(module: str, svc: Service, ctx: RunnerContext, env: dict[str,
 
 def _dashboard(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     logs = ctx.state_dir / "logs"
-    env = {**base_env, **service_endpoints(ctx), "LOG_FILE": str(logs / "dashboard.json.log"),
-           "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
+    env = {**base_env, **service_endpoints(ctx), **dashboard_db_login(ctx),
+           "LOG_FILE": str(logs / "dashboard.json.log"), "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
+    # no proxy headers: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client,
+    # and any local process could pose as any address (the app trusts DASHBOARD_TRUSTED_PROXIES)
     launch = _python_module("uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
-                            "--host", "127.0.0.1", "--port", str(svc.port))
+                            "--host", "127.0.0.1", "--port", str(svc.port), "--no-proxy-headers")
     # interpreter start + imports + building the app are most of its time to healthy; the app
     # connects only in its lifespan, which runs after the go
     launch.preload = ("uvicorn.main", "inventario_dashboard.app:prewarm")
     return launch
+
+
+def dashboard_db_login(ctx: RunnerContext) -> dict[str, str]:
+    """The dashboard logs in as its own role (DASHBOARD_DB_USER), never as the superuser."""
+    if ctx.port("postgres") is None:
+        return {}
+    app = app_role(ctx.env)
+    if app is None:
+        raise PreflightError("dashboard: DASHBOARD_DB_USER and DASHBOARD_DB_PASSWORD must be set "
+                             "(the dashboard never connects as the PostgreSQL superuser)",
+                             hint="add both to the env file (see .env.staging.example); `stagectl init` generates the password")
+    return {"POSTGRES_USER": app[0], "POSTGRES_PASSWORD": app[1]}
 
 
 def _llm_stub(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
@@ -305,38 +375,42 @@ def _postgres_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: di
     dsn = (f"postgresql://{e.get('POSTGRES_USER', 'postgres')}:{e.get('POSTGRES_PASSWORD', '')}@127.0.0.1:"
            f"{ctx.port('postgres')}/{e.get('POSTGRES_DB', 'postgres')}?sslmode=disable")
     argv = [resolve(svc, root=ctx.root).executable(name), f"--web.listen-address=127.0.0.1:{svc.port}"]
-    return Launch(argv, {**base_env, "DATA_SOURCE_NAME": dsn}, signal.SIGTERM, svc.stop_grace_period)
+    return Launch(argv, {**base_env, "DATA_SOURCE_NAME": dsn}, signal.SIGTERM, svc.stop_grace_period,
+                  user=service_user(name, argv[0], ctx))
 
 
 def _redis_exporter(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     env = {**base_env, "REDIS_ADDR": f"redis://127.0.0.1:{ctx.port('redis')}",
            "REDIS_PASSWORD": ctx.env.get("REDIS_PASSWORD", "")}
     argv = [resolve(svc, root=ctx.root).executable(name), "-web.listen-address", f"127.0.0.1:{svc.port}"]
-    return Launch(argv, env, signal.SIGTERM, svc.stop_grace_period)
+    return Launch(argv, env, signal.SIGTERM, svc.stop_grace_period, user=service_user(name, argv[0], ctx))
 
 
 def _prometheus(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     from stagectl.backends.local.promconfig import write_local_config
 
-    config = write_local_config(ctx)
-    data = ctx.data_dir(name)
-    data.mkdir(parents=True, exist_ok=True)
-    argv = [resolve(svc, root=ctx.root).executable(name), f"--config.file={config}", f"--storage.tsdb.path={data}",
-            f"--web.listen-address=127.0.0.1:{svc.port}", "--web.enable-lifecycle",
+    executable = resolve(svc, root=ctx.root).executable(name)
+    user = service_user(name, executable, ctx)
+    config = write_local_config(ctx, owner=user)
+    data = service_data_dir(ctx, name, user)
+    # no --web.enable-lifecycle: with it any local user could POST /-/quit or /-/reload
+    argv = [executable, f"--config.file={config}", f"--storage.tsdb.path={data}",
+            f"--web.listen-address=127.0.0.1:{svc.port}",
             f"--storage.tsdb.retention.time={ctx.env.get('PROMETHEUS_RETENTION', '7d')}"]
-    return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
+    return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period, user=user)
 
 
 def _grafana(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    data = ctx.data_dir(name)
-    data.mkdir(parents=True, exist_ok=True)
+    executable = resolve(svc, root=ctx.root).executable(name)
+    user = service_user(name, executable, ctx)
+    data = service_data_dir(ctx, name, user)
     e = ctx.env
     env = {**base_env, "GF_SERVER_HTTP_ADDR": "127.0.0.1", "GF_SERVER_HTTP_PORT": str(svc.port),
            "GF_PATHS_DATA": str(data), "GF_PATHS_LOGS": str(data / "logs"),
            "GF_SECURITY_ADMIN_USER": e.get("GRAFANA_ADMIN_USER", "admin"),
            "GF_SECURITY_ADMIN_PASSWORD": e.get("GRAFANA_ADMIN_PASSWORD", ""),
            "GF_AUTH_ANONYMOUS_ENABLED": e.get("GRAFANA_ANONYMOUS_ENABLED", "false")}
-    return Launch([resolve(svc, root=ctx.root).executable(name)], env, signal.SIGTERM, svc.stop_grace_period, cwd=data)
+    return Launch([executable], env, signal.SIGTERM, svc.stop_grace_period, cwd=data, user=user)
 
 
 def _command(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:

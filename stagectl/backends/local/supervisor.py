@@ -33,7 +33,17 @@ from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
 from stagectl.health.wait import Target, WaitEngine
-from stagectl.process import LOG_LIMIT_BYTES, Spawner, describe_exit, send_go, stop_group, sweep_run_id, tail_lines, truncate_log
+from stagectl.process import (
+    LOG_LIMIT_BYTES,
+    Spawner,
+    describe_exit,
+    open_private,
+    send_go,
+    stop_group,
+    sweep_run_id,
+    tail_lines,
+    truncate_log,
+)
 from stagectl.state import StateStore
 
 PLAN_NAME = "plan.json"
@@ -122,9 +132,7 @@ class Supervisor:
 
     def _note(self, name: str, message: str) -> None:
         """A stagectl line in a service's own log (`stagectl logs <name>` shows it)."""
-        log = self._log_path(name)
-        log.parent.mkdir(parents=True, exist_ok=True)
-        with open(log, "a", encoding="utf-8") as fh:
+        with os.fdopen(open_private(self._log_path(name), os.O_WRONLY | os.O_APPEND), "a", encoding="utf-8") as fh:
             fh.write(f"stagectl: {message}\n")
 
     def _starter(self, name: str, launch: Launch):

@@ -1,0 +1,272 @@
+"""Hardening of the local backend against real processes: what the services run as, the modes of
+their files, a redis.conf no password can inject into, no symlink followed where a private file
+goes, Prometheus without its lifecycle API, and the dashboard's own unprivileged database role."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from stagectl.backends.local import privileges, runners
+from stagectl.binaries import postgres_bindir
+from stagectl.config.model import Service, Stack
+from stagectl.errors import PreflightError
+from stagectl.process import fork_detached, spawn, stop_group
+
+AS_ROOT = os.geteuid() == 0
+NEEDS_ROOT = pytest.mark.skipif(not AS_ROOT, reason="services change user only when stagectl runs as root")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def root():
+    path = Path(tempfile.mkdtemp(prefix="stagectl-harden-"))
+    path.chmod(0o755)  # the service users must traverse it, as they traverse a real project
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def context(root: Path, env: dict[str, str], **services: Service) -> runners.RunnerContext:
+    return runners.RunnerContext(Stack(version=1, project="hard", services=services), env, root, root / ".stagectl")
+
+
+def service(runner: str, **extra) -> Service:
+    return Service(runner=runner, port=free_port(), container_port=1, healthcheck={"probe": "tcp"}, **extra)
+
+
+def start(launch: runners.Launch, log: Path) -> subprocess.Popen:
+    return spawn(launch.argv, env=launch.env, log_path=log, run_id="harden-test", cwd=launch.cwd, user=launch.user)
+
+
+def wait_until(check, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = check()
+            if value:
+                return value
+        except (OSError, redis.RedisError, httpx.HTTPError, psycopg.OperationalError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout}s: {check}")
+        time.sleep(0.05)
+
+
+def uid_of(pid: int) -> int:
+    line = next(x for x in Path(f"/proc/{pid}/status").read_text().splitlines() if x.startswith("Uid:"))
+    return int(line.split()[1])
+
+
+# --- redis.conf ------------------------------------------------------------------------------------
+
+INJECTING = ['pw with space', 'quote"then\nrequirepass owned', "nl\nport 1\nappendfilename x", "back\\slash\\x41'single"]
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed (apt-get install redis-server)")
+@pytest.mark.parametrize("password", INJECTING)
+def test_redis_password_cannot_inject_a_directive(root, password):
+    svc = service("redis")
+    ctx = context(root, {"REDIS_PASSWORD": password, "REDIS_APPENDONLY": "yes"}, redis=svc)
+    launch = runners.build_launch("redis", svc, ctx)
+    proc = start(launch, root / "logs" / "redis.log")
+    try:
+        client = redis.Redis(host="127.0.0.1", port=svc.port, password=password, socket_timeout=2)
+        assert wait_until(client.ping), (root / "logs" / "redis.log").read_text()[-2000:]
+        assert client.config_get("port")["port"] == str(svc.port)
+        assert client.config_get("appendfilename")["appendfilename"] == "appendonly.aof"
+        with pytest.raises(redis.AuthenticationError):
+            redis.Redis(host="127.0.0.1", port=svc.port, password="owned", socket_timeout=2).ping()
+        client.close()
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
+
+
+# --- private files ---------------------------------------------------------------------------------
+
+def test_private_file_never_follows_a_planted_symlink(root):
+    svc = service("redis")
+    ctx = context(root, {"REDIS_PASSWORD": "secret-pw"}, redis=svc)
+    victim = root / "victim"
+    victim.write_text("untouched")
+    conf = ctx.state_dir / "run" / "redis.conf"
+    conf.parent.mkdir(parents=True)
+    conf.symlink_to(victim)
+    with pytest.raises(PreflightError, match="redis.conf"):
+        runners.build_launch("redis", svc, ctx)
+    assert victim.read_text() == "untouched"
+
+
+def test_log_never_follows_a_planted_symlink(root):
+    victim = root / "victim"
+    victim.write_text("untouched")
+    log = root / "logs" / "svc.log"
+    log.parent.mkdir()
+    log.symlink_to(victim)
+    with pytest.raises(OSError):
+        spawn([sys.executable, "-c", "print('leak')"], env={}, log_path=log, run_id="harden-test")
+    assert victim.read_text() == "untouched"
+
+
+def test_logs_and_service_files_are_private(root):
+    """A service's log and everything it writes: 0600 files in 0700 folders."""
+    log = root / "logs" / "svc.log"
+    data = root / "data"
+    data.mkdir()
+    proc = spawn([sys.executable, "-c", "open('written', 'w').write('session'); print('hello')"],
+                 env={}, log_path=log, run_id="harden-test", cwd=data)
+    assert proc.wait(10) == 0
+    assert (log.parent.stat().st_mode & 0o777, log.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert (data / "written").stat().st_mode & 0o777 == 0o600
+
+
+def test_supervisor_log_is_private(root):
+    log = root / "logs" / "supervisor.log"
+    child = fork_detached(lambda: 0, title="stagectl harden test", log_path=log, env={})
+    os.waitpid(child.pid, 0)
+    assert (log.parent.stat().st_mode & 0o777, log.stat().st_mode & 0o777) == (0o700, 0o600)
+
+
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed (apt-get install redis-server)")
+def test_redis_data_dir_and_aof_are_private(root):
+    svc = service("redis")
+    ctx = context(root, {"REDIS_PASSWORD": "secret-pw", "REDIS_APPENDONLY": "yes"}, redis=svc)
+    launch = runners.build_launch("redis", svc, ctx)
+    proc = start(launch, ctx.state_dir / "logs" / "redis.log")
+    try:
+        client = redis.Redis(host="127.0.0.1", port=svc.port, password="secret-pw", socket_timeout=2)
+        wait_until(client.ping)
+        client.set("session:x", "token")
+        files = wait_until(lambda: [p for p in ctx.data_dir("redis").rglob("*") if p.is_file()])
+        client.close()
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
+    assert ctx.data_dir("redis").stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o600 for p in files}
+    assert (ctx.state_dir / "run" / "redis.conf").stat().st_mode & 0o777 == 0o600
+
+
+# --- unprivileged services -------------------------------------------------------------------------
+
+@NEEDS_ROOT
+@pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server not installed (apt-get install redis-server)")
+def test_redis_runs_as_the_service_user(root):
+    svc = service("redis")
+    ctx = context(root, {"REDIS_PASSWORD": "secret-pw", "REDIS_APPENDONLY": "yes"}, redis=svc)
+    launch = runners.build_launch("redis", svc, ctx)
+    proc = start(launch, ctx.state_dir / "logs" / "redis.log")
+    try:
+        client = redis.Redis(host="127.0.0.1", port=svc.port, password="secret-pw", socket_timeout=2)
+        assert wait_until(client.ping), (ctx.state_dir / "logs" / "redis.log").read_text()[-2000:]
+        client.close()
+        expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
+        assert uid_of(proc.pid) == expected != 0
+        assert ctx.data_dir("redis").stat().st_uid == expected
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
+
+
+@NEEDS_ROOT
+@pytest.mark.parametrize("runner", ["prometheus", "postgres_exporter", "redis_exporter"])
+def test_system_binaries_run_as_the_service_user(root, runner):
+    svc = service(runner)
+    others = {"postgres": service("postgres"), "redis": service("redis")}
+    ctx = context(root, {"POSTGRES_PASSWORD": "pw", "REDIS_PASSWORD": "pw", "DASHBOARD_API_KEY": "k"}, svc=svc, **others)
+    launch = runners.build_launch("svc", svc, ctx)
+    if launch.argv[0].startswith("/root/"):
+        pytest.skip(f"{runner} resolved under /root, which the service user cannot reach")
+    assert launch.user == privileges.SERVICE_USER
+
+
+# --- Prometheus ------------------------------------------------------------------------------------
+
+@pytest.mark.skipif(not shutil.which("prometheus"), reason="prometheus not installed (apt-get install prometheus)")
+def test_prometheus_refuses_quit(root):
+    svc = service("prometheus")
+    ctx = context(root, {"DASHBOARD_API_KEY": "prom-key"}, prometheus=svc)
+    launch = runners.build_launch("prometheus", svc, ctx)
+    proc = start(launch, ctx.state_dir / "logs" / "prometheus.log")
+    base = f"http://127.0.0.1:{svc.port}"
+    try:
+        wait_until(lambda: httpx.get(f"{base}/-/ready", timeout=2).status_code == 200, timeout=60)
+        answer = httpx.post(f"{base}/-/quit", timeout=5)
+        assert answer.status_code == 403, answer.text
+        time.sleep(0.5)
+        assert proc.poll() is None and httpx.get(f"{base}/-/healthy", timeout=2).status_code == 200
+        if AS_ROOT:
+            assert uid_of(proc.pid) == pwd.getpwnam(privileges.SERVICE_USER).pw_uid
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 10.0, reap=proc)
+
+
+# --- the dashboard's database role -----------------------------------------------------------------
+
+@pytest.mark.skipif(postgres_bindir() is None, reason="no PostgreSQL binaries (postgres/initdb) found")
+def test_dashboard_role_cannot_escalate(root, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
+    pg, dash = service("postgres", stop_signal="SIGINT"), service("dashboard")
+    env = {"POSTGRES_USER": "inventario", "POSTGRES_DB": "inventario_staging", "POSTGRES_PASSWORD": secrets.token_urlsafe(16),
+           "DASHBOARD_DB_USER": "inventario_app", "DASHBOARD_DB_PASSWORD": "app-" + secrets.token_urlsafe(16)}
+    ctx = context(root, env, postgres=pg, dashboard=dash)
+    launch = runners.build_launch("postgres", pg, ctx)
+    dashboard_env = runners.build_launch("dashboard", dash, ctx).env
+    assert (dashboard_env["POSTGRES_USER"], dashboard_env["POSTGRES_PASSWORD"]) == (env["DASHBOARD_DB_USER"], env["DASHBOARD_DB_PASSWORD"])
+    launch.prepare()
+    proc = start(launch, ctx.state_dir / "logs" / "postgres.log")
+
+    def connect(user: str, password: str) -> psycopg.Connection:
+        return psycopg.connect(host="127.0.0.1", port=pg.port, user=user, password=password,
+                               dbname=env["POSTGRES_DB"], connect_timeout=3, autocommit=True)
+    try:
+        app = wait_until(lambda: connect(env["DASHBOARD_DB_USER"], env["DASHBOARD_DB_PASSWORD"]))
+        with app:
+            for statement in ("create role evil login superuser", "select * from pg_authid",
+                              "create table public.outside (id int)", "create database evil",
+                              "create schema another"):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    app.execute(statement)
+            app.execute("create table products (id int)")  # unqualified: lands in its own schema
+            assert app.execute("select schemaname, tableowner from pg_tables where tablename = 'products'").fetchall() == [
+                ("inventario_app", "inventario_app")]
+        with connect(env["POSTGRES_USER"], env["POSTGRES_PASSWORD"]) as admin:  # sees it unqualified
+            assert admin.execute("select count(*) from products").fetchone() == (0,)
+    finally:
+        stop_group(proc.pid, signal.SIGINT, 10.0, reap=proc)
+    # a second start of the same cluster changes nothing and needs no single-user run
+    launch.prepare()
+
+
+def test_dashboard_needs_its_own_role(root):
+    pg, dash = service("postgres"), service("dashboard")
+    ctx = context(root, {"POSTGRES_USER": "inventario", "POSTGRES_PASSWORD": "pw"}, postgres=pg, dashboard=dash)
+    with pytest.raises(PreflightError, match="DASHBOARD_DB_USER"):
+        runners.build_launch("dashboard", dash, ctx)
+    same = context(root, {"POSTGRES_USER": "inventario", "POSTGRES_PASSWORD": "pw", "DASHBOARD_DB_USER": "inventario",
+                          "DASHBOARD_DB_PASSWORD": "x"}, postgres=pg, dashboard=dash)
+    with pytest.raises(PreflightError, match="superuser"):
+        runners.build_launch("dashboard", dash, same)
+
+
+def test_dashboard_uvicorn_ignores_proxy_headers(root):
+    dash = service("dashboard")
+    argv = runners.build_launch("dashboard", dash, context(root, {}, dashboard=dash)).argv
+    assert "--no-proxy-headers" in argv and "--proxy-headers" not in argv
