@@ -85,7 +85,7 @@ class SmokeConfig:
         return interval * (checks + trials + 2) + slowest_breaker + 2 * self.float("HEALTH_CHECK_TIMEOUT") + 5
 
     def security_headers(self) -> dict[str, str]:
-        """Header → exact expected value (CONTRACT §6), from the configured values."""
+        """Header → exact expected value (docs/contract.md §6), from the configured values."""
         expected = {"Content-Security-Policy": self.require("DASHBOARD_CSP"), "X-Content-Type-Options": "nosniff",
                     "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"}
         if self.bool("DASHBOARD_ENABLE_HSTS"):

@@ -1,4 +1,4 @@
-"""API-key validation (CONTRACT §6): X-API-Key or Authorization: Bearer, else 401 with a code."""
+"""API-key validation (docs/contract.md §6): X-API-Key or Authorization: Bearer, else 401 with a code."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Circuit breakers (CONTRACT §3): the live thresholds are the configured ones, all closed."""
+"""Circuit breakers (docs/contract.md §3): the live thresholds are the configured ones, all closed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""CORS live (CONTRACT §6): the configured origins, and only they, are allowed by the running API.
+"""CORS live (docs/contract.md §6): the configured origins, and only they, are allowed by the running API.
 
 The static check reads the env file; this one asks the dashboard, so a wildcard defaulted in code
 (or a list the app ignores) cannot pass.

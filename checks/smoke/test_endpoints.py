@@ -1,4 +1,4 @@
-"""Endpoints in use (CONTRACT §6): every client dials the configured address, not a default.
+"""Endpoints in use (docs/contract.md §6): every client dials the configured address, not a default.
 
 The full /health reports, per service, what the dashboard's client actually dials (taken from the
 client, not from its settings). The stack under the integration test runs every stand-in on a

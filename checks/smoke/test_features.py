@@ -1,4 +1,4 @@
-"""Degradation levels and features (CONTRACT §4, §5): reported *and* enforced.
+"""Degradation levels and features (docs/contract.md §4, §5): reported *and* enforced.
 
 Every feature has its own test that calls the endpoint serving it and expects it to work (not
 503); the live test below takes the LLM away and expects the OPTIMAL-only features to be refused.

@@ -1,4 +1,4 @@
-"""Health endpoints (CONTRACT §4, §6): liveness, readiness, the short and the full report."""
+"""Health endpoints (docs/contract.md §4, §6): liveness, readiness, the short and the full report."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ class TestHealth:
         assert response.status_code == 401 and response.json()["error"] == "invalid_api_key"
 
     def test_full_report_fields(self, optimal):
-        """Fault: a field of CONTRACT §6 missing from the full report, or a service missing."""
+        """Fault: a field of docs/contract.md §6 missing from the full report, or a service missing."""
         assert set(optimal) >= FULL_FIELDS, f"missing {sorted(FULL_FIELDS - set(optimal))}"
         assert set(optimal["services"]) == set(SERVICES)
         for name, service in optimal["services"].items():

@@ -1,4 +1,4 @@
-"""Structured logging (CONTRACT §6): the dashboard's log file is JSON lines with the contract's
+"""Structured logging (docs/contract.md §6): the dashboard's log file is JSON lines with the contract's
 fields, requests can be traced by their id, and no secret value appears."""
 
 from __future__ import annotations

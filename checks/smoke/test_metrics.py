@@ -1,4 +1,4 @@
-"""/metrics (CONTRACT §6): protected, every series present, and moving with traffic."""
+"""/metrics (docs/contract.md §6): protected, every series present, and moving with traffic."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Monitoring observed live (CONTRACT §7): the running Prometheus scrapes every target (the
+"""Monitoring observed live (docs/contract.md §7): the running Prometheus scrapes every target (the
 dashboard's with its bearer key) and has the 8 alert rules loaded, none active on a healthy stack.
 
 Static checks only read the files; a scrape with the wrong auth (the dashboard target down with a

@@ -1,4 +1,4 @@
-"""Performance floor (CONTRACT §8): p95 over a bounded request loop, not one lucky request."""
+"""Performance floor (docs/contract.md §8): p95 over a bounded request loop, not one lucky request."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Rate limiting (CONTRACT §6): DASHBOARD_RATELIMIT_REQUESTS per DASHBOARD_RATELIMIT_WINDOW per key
+"""Rate limiting (docs/contract.md §6): DASHBOARD_RATELIMIT_REQUESTS per DASHBOARD_RATELIMIT_WINDOW per key
 and client on /api/*; the (limit+1)-th request in a window is refused, the next window is free."""
 
 from __future__ import annotations

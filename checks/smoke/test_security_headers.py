@@ -1,4 +1,4 @@
-"""Security headers (CONTRACT §6) on success and error responses alike (the 503 case is checked
+"""Security headers (docs/contract.md §6) on success and error responses alike (the 503 case is checked
 in test_features.py while the stack is degraded)."""
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def rules(ctx: CheckContext) -> list[tuple[int, int, dict]]:
 
 
 def classify(expr: str) -> str | None:
-    """Which CONTRACT §7 condition an expression implements (by the metrics and comparison it uses)."""
+    """Which docs/contract.md §7 condition an expression implements (by the metrics and comparison it uses)."""
     text = re.sub(r"\s+", "", str(expr))
     if "circuit_breaker_state" in text:
         for service in ("database", "openai", "redis", "s3"):
@@ -76,14 +76,14 @@ def schema(ctx: CheckContext):
     return verdict(problems, f"{len(rules(ctx))} alerting rules well-formed")
 
 
-@check("alerts.contract_eight", SECTION, "All 8 conditions of CONTRACT §7 have a rule.", catches="an alert the runbook relies on that was never written")
+@check("alerts.contract_eight", SECTION, "All 8 conditions of docs/contract.md §7 have a rule.", catches="an alert the runbook relies on that was never written")
 def contract_eight(ctx: CheckContext):
     found = {classify(rule.get("expr", "")) for _, _, rule in rules(ctx)}
     missing = [c for c in CONTRACT if c not in found]
     return verdict([(f"no rule for {c}", ctx.alerts.rel) for c in missing], "all 8 contract alerts present")
 
 
-@check("alerts.contract_severities", SECTION, "Each contract alert has the severity CONTRACT §7 gives it.", catches="a database outage paging as `warning` (or an S3 blip waking someone)")
+@check("alerts.contract_severities", SECTION, "Each contract alert has the severity docs/contract.md §7 gives it.", catches="a database outage paging as `warning` (or an S3 blip waking someone)")
 def contract_severities(ctx: CheckContext):
     problems = []
     for g, r, rule in rules(ctx):

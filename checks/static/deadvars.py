@@ -1,4 +1,4 @@
-"""Section `deadvars`: every variable of the env interface is read by something (CONTRACT §2).
+"""Section `deadvars`: every variable of the env interface is read by something (docs/contract.md §2).
 
 A variable counts as read when its name appears in templates/, compose/ (env files excluded —
 defining a variable is not reading it), stagectl.yaml, stagectl's own code, or the dashboard

@@ -1,4 +1,4 @@
-"""Section `degradation`: weights, thresholds and probe timing of the degradation manager (CONTRACT §4)."""
+"""Section `degradation`: weights, thresholds and probe timing of the degradation manager (docs/contract.md §4)."""
 
 from __future__ import annotations
 

@@ -108,7 +108,7 @@ def dashboard_job(ctx: CheckContext):
     if job.get("metrics_path", "/metrics") != "/metrics":
         problems.append((f"metrics_path {job.get('metrics_path')!r}", doc.loc("scrape_configs")))
     if not (auth.get("credentials") or auth.get("credentials_file") or job.get("bearer_token_file")):
-        problems.append(("dashboard job sends no Authorization credential (CONTRACT §6: Prometheus uses Bearer)", doc.loc("scrape_configs")))
+        problems.append(("dashboard job sends no Authorization credential (docs/contract.md §6: Prometheus uses Bearer)", doc.loc("scrape_configs")))
     return verdict(problems, f"job {job.get('job_name')} scrapes the dashboard with a bearer credential")
 
 
