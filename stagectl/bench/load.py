@@ -128,8 +128,12 @@ class RenewingClient:
     async def _next_session(self) -> aiohttp.ClientSession:
         if self._session is None or self._used >= self.per_address:
             await self.aclose()
-            connector = aiohttp.TCPConnector(local_addr=(fresh_loopback(), 0), limit=1)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            source = fresh_loopback()
+            connector = aiohttp.TCPConnector(local_addr=(source, 0), limit=1)
+            # the truth about the client, for a dashboard behind a proxy it trusts (the compose
+            # backend's published port is Docker's proxy); a dashboard trusting no proxy ignores it
+            headers = {**self.headers, "X-Forwarded-For": source}
+            self._session = aiohttp.ClientSession(connector=connector, headers=headers, timeout=self.timeout)
             self._used = 0
         self._used += 1
         return self._session

@@ -103,10 +103,11 @@ def test_up_is_healthy_with_the_bucket_and_down_removes_everything(backend):
 def test_missing_local_image_is_a_preflight_error_naming_the_build_command(backend, monkeypatch):
     tags = {**backend.images.tags, "postgres": "stagectl-local/absent:never"}
     monkeypatch.setattr(backend, "images", dataclasses.replace(backend.images, tags=tags))
+    monkeypatch.setattr(backend, "build_missing", False)
     with pytest.raises(PreflightError) as err:
         backend.preflight()
     assert "stagectl-local/absent:never" in err.value.message
-    assert "python -m stagectl.images" in (err.value.hint or "")
+    assert "stagectl build" in (err.value.hint or "")
 
 
 def test_a_failing_bucket_set_up_is_exit_3_naming_s3_init(backend):
