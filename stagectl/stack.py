@@ -97,7 +97,10 @@ def remember_backend(backend: Backend) -> None:
     path = state_dir / _REMEMBERED
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"backend": backend.name, "overrides": dict(backend.ctx.overrides)}, fh, sort_keys=True)
+        # the user's `--set` only: a pipeline's own overrides (chaos' short health-check interval)
+        # belong to that run, not to the commands a user types next
+        user = {k: v for k, v in backend.ctx.overrides.items() if context.current().overrides.get(k) == v}
+        json.dump({"backend": backend.name, "overrides": user}, fh, sort_keys=True)
     os.chmod(path, 0o600)
 
 
