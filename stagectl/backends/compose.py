@@ -153,7 +153,7 @@ class ComposeBackend:
         """The dashboard's JSON log file on the host (HOST_FILE mounts its directory)."""
         return self.ctx.state_dir / LOG_DIR / DASHBOARD_LOG
 
-    def _prepare_log_dir(self) -> None:
+    def prepare_log_dir(self) -> None:
         # the container runs as an unprivileged user: a directory docker would create is root's
         log_dir = self.ctx.state_dir / LOG_DIR
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -218,7 +218,7 @@ class ComposeBackend:
     # -- the wait engine ------------------------------------------------------------------------
 
     def _wait(self, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
-              on_progress: Progress | None = None) -> tuple[list[ServiceStatus], int]:
+              on_progress: Progress | None = None, unhealthy_grace: float = 0.0) -> tuple[list[ServiceStatus], int]:
         """Poll until every service is healthy → (statuses, polls needed); raise UnhealthyError
         (without tearing down) naming the root cause. `launch`: a compose call running meanwhile,
         whose failure ends the wait."""
@@ -237,7 +237,10 @@ class ComposeBackend:
                                           for n, st in current.items()}})
             if launch is not None and launch.error is not None:
                 raise self._launch_failed(launch.error)
-            if any(st.state in FAILED_STATES for st in current.values()):
+            # within `unhealthy_grace` an "unhealthy" is the engine's last verdict from before
+            # (a paused container fails its checks) until the next check runs; an exit never is
+            failing = FAILED_STATES if now >= started + unhealthy_grace else ("exited",)
+            if any(st.state in failing for st in current.values()):
                 raise self._unhealthy(current, ready, "a service crashed or turned unhealthy")
             if len(ready) == len(services):
                 return [dataclasses.replace(current[n], ready_s=ready[n]) for n in services], polls
@@ -333,7 +336,7 @@ class ComposeBackend:
         """
         self._build_missing_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
-        self._prepare_log_dir()
+        self.prepare_log_dir()
         try:
             before = self.status()
             launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
@@ -427,7 +430,9 @@ class ComposeBackend:
             self._call("start", lambda: compose.start([service]))
         else:
             self._call("restart", lambda: compose.restart([service]))
-        return self._wait([service], started=started, timeout=wait_timeout)[0][0]
+        check = self.ctx.stack.services[service].healthcheck
+        grace = check.interval + check.timeout + 1.0  # one check round for the engine's verdict to catch up
+        return self._wait([service], started=started, timeout=wait_timeout, unhealthy_grace=grace)[0][0]
 
     def down(self, *, volumes: bool = False) -> DownResult:
         """`compose down --remove-orphans` (`--volumes` only when asked); idempotent; reports leftovers."""
