@@ -156,7 +156,7 @@ def test_redis_and_postgres_server_settings(compose):
     redis = compose["services"]["redis"]
     redis_cmd = " ".join(redis["command"])
     for flag in ("--appendonly ${REDIS_APPENDONLY", "--maxmemory ${REDIS_MAXMEMORY:", "--maxmemory-policy ${REDIS_MAXMEMORY_POLICY",
-                 "printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis-auth.conf", "exec redis-server /tmp/redis-auth.conf"):
+                 "printf 'requirepass \"%s\"\\n' \"$$REDIS_PASSWORD\" > /tmp/redis-auth.conf", "exec redis-server /tmp/redis-auth.conf"):
         assert flag in redis_cmd
     # the password reaches redis-server and redis-cli through the environment, never argv
     assert "${REDIS_PASSWORD" not in redis_cmd and "--requirepass" not in redis_cmd
