@@ -151,11 +151,17 @@ class ComposeBackend:
     @property
     def dashboard_log(self) -> Path:
         """The dashboard's JSON log file on the host (HOST_FILE mounts its directory)."""
-        return self.ctx.state_dir / LOG_DIR / DASHBOARD_LOG
+        return self._log_dir / DASHBOARD_LOG
+
+    @property
+    def _log_dir(self) -> Path:
+        # where HOST_FILE's bind mount points: the project's state dir as rendered (relative to the
+        # render dir), which a context with another state_dir (tests) does not move
+        return self.ctx.root / self.ctx.stack.state_dir / self.ctx.stack.project / LOG_DIR
 
     def prepare_log_dir(self) -> None:
         # the container runs as an unprivileged user: a directory docker would create is root's
-        log_dir = self.ctx.state_dir / LOG_DIR
+        log_dir = self._log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         log_dir.chmod(0o777)
 
