@@ -1,8 +1,15 @@
 # The two set-up commands of the README: `make staging` (the main job) and `make test`.
 PYTHON ?= python3
 
-.PHONY: install staging test render-check lint
-install: .make-install.stamp
+.PHONY: install engine staging test render-check lint
+install: .make-install.stamp engine
+
+# The Docker engine for the compose backend: installed and started when we are root and none
+# answers (scripts/install-docker.sh leaves a running engine alone; not root: nothing to do).
+engine:
+	@if [ "$$(id -u)" = 0 ] && ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then \
+		bash scripts/install-docker.sh; \
+	fi
 
 .make-install.stamp: pyproject.toml dashboard/pyproject.toml scripts/install-deps.sh
 	bash scripts/install-deps.sh

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from typer import _click as click
 
 COMMANDS = (
-    "init", "config", "render", "validate", "up", "status", "logs", "down",
+    "init", "config", "render", "validate", "build", "up", "status", "logs", "down",
     "smoke", "fuzz", "chaos", "bench", "soak", "report", "run", "restart", "stop", "start", "exec", "ps",
 )
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input

@@ -63,7 +63,25 @@ def get_project(allow_example: bool = False):
         allow_example=allow_example,
     )
     ctx.masker.add(*secret_values(project.env))
+    project = _with_remembered_overrides(project, allow_example)
     ctx._projects[allow_example] = project
+    return project
+
+
+def _with_remembered_overrides(project, allow_example: bool):
+    """The running stack's `--set` overrides (recorded by `up`) under this invocation's own, so
+    `status`, `smoke`, `chaos`… without `--set` see the stack as it was started."""
+    from stagectl.config.loader import load_project
+    from stagectl.stack import remembered_stack
+
+    ctx = current()
+    remembered = dict(remembered_stack(project).get("overrides") or {})
+    if not remembered or all(ctx.overrides.get(k) == v for k, v in remembered.items()):
+        return project
+    ctx.masker.add(*secret_values(remembered))
+    project = load_project(ctx.project_dir, env_file=ctx.env_file, overrides={**remembered, **ctx.overrides},
+                           allow_example=allow_example)
+    ctx.masker.add(*secret_values(project.env))
     return project
 
 

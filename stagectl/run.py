@@ -120,10 +120,15 @@ class RunSteps:
         from stagectl.versions import measure_versions
 
         started = _now()
+        remember_backend(self.backend)  # first: a killed run leaves a stack that `down` must find
         result = bring_up(self.backend, self.options.wait_timeout, PlainProgress())
-        remember_backend(self.backend)
         running = {s.name for s in result.services if s.healthy}
         self.versions = measure_versions(self.stack_project.stack.services, self.stack_project.env, running)
+        image_ids = getattr(self.backend, "image_ids", None)  # container backends: the image each runs
+        if image_ids is not None:
+            for name, image in image_ids().items():
+                if name in running:
+                    self.versions[name] = f"{self.versions[name]}, image {image}" if name in self.versions else f"image {image}"
         return up_phase(result, command="stagectl up", started_at=started)
 
     def smoke(self, _ctx: Any) -> SmokePhase:

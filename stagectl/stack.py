@@ -9,11 +9,13 @@ local. Commands and phases get their backend here and nowhere else.
 from __future__ import annotations
 
 import inspect
+import json
+import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from stagectl import context
-from stagectl.errors import PreflightError
+from stagectl.errors import ConfigError, PreflightError
 from stagectl.secrets import secret_values
 
 if TYPE_CHECKING:
@@ -35,13 +37,38 @@ def backend_context(project: Project) -> BackendContext:
                           overrides=overrides, env_path=project.env_path)
 
 
+def remembered_stack(project: Project) -> dict[str, Any]:
+    """{"backend": name, "overrides": {...}} recorded by the last `up` of this project, or {}."""
+    path = project.state_dir / _REMEMBERED
+    if not path.is_file():
+        return {}
+    text = path.read_text(encoding="utf-8").strip()
+    if not text.startswith("{"):  # the older plain-name format
+        return {"backend": text, "overrides": {}} if text else {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"{path}: not the JSON stagectl writes", hint="remove it after `docker compose down` / `stagectl down --backend NAME`") from None
+    return data if isinstance(data, dict) else {}
+
+
 def backend_name(flag: str | None, project: Project) -> str:
-    """`flag` when given, else the backend that brought the stack up, else local."""
-    if flag:
-        return str(getattr(flag, "value", flag))  # an enum option from the CLI, or a plain name
-    remembered = project.state_dir / _REMEMBERED
-    name = remembered.read_text(encoding="utf-8").strip() if remembered.is_file() else ""
-    return name or DEFAULT_BACKEND
+    """`flag` when given, else the backend that brought the stack up, else local. A flag naming
+    another backend than the one running this project's stack is a ConfigError (exit 2): acting on
+    the other backend would silently look at nothing (or start a second stack on the same ports)."""
+    remembered = str(remembered_stack(project).get("backend") or "")
+    if not flag:
+        return remembered or DEFAULT_BACKEND
+    name = flag = str(getattr(flag, "value", flag))  # an enum option from the CLI, or a plain name
+    if flag == "auto":
+        from stagectl.backends import resolve_backend_name
+
+        name = remembered or resolve_backend_name(flag)[0]
+    if remembered and name != remembered:
+        raise ConfigError(
+            f"--backend {flag}: the stack of project {project.stack.project!r} is running on the {remembered} backend",
+            hint=f"act on it without --backend (or with --backend {remembered}); `stagectl down` first to switch")
+    return name
 
 
 def backend_for(flag: str | None = None, project: Project | None = None) -> Backend:
@@ -61,10 +88,20 @@ def bring_up(backend: Backend, wait_timeout: float, on_progress: Callable[[dict]
 
 
 def remember_backend(backend: Backend) -> None:
-    """Note which backend runs the stack, so later commands without --backend find it."""
+    """Note which backend runs the stack and with which `--set` overrides, so later commands
+    without --backend find it (and `context.get_project` applies the same overrides). Written
+    before `up` starts anything, so that `down` still finds a stack whose `up` was killed; 0600:
+    an override may be a secret."""
     state_dir = backend.ctx.state_dir
     state_dir.mkdir(parents=True, exist_ok=True)
-    (state_dir / _REMEMBERED).write_text(f"{backend.name}\n", encoding="utf-8")
+    path = state_dir / _REMEMBERED
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        # the user's `--set` only: a pipeline's own overrides (chaos' short health-check interval)
+        # belong to that run, not to the commands a user types next
+        user = {k: v for k, v in backend.ctx.overrides.items() if context.current().overrides.get(k) == v}
+        json.dump({"backend": backend.name, "overrides": user}, fh, sort_keys=True)
+    os.chmod(path, 0o600)
 
 
 def forget_backend(backend: Backend) -> None:

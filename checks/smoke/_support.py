@@ -124,6 +124,9 @@ def make_client(cfg: SmokeConfig, *, key: str | None = "configured", source: str
     if value is not None:
         headers = {"Authorization": f"Bearer {value}"} if bearer else {"X-API-Key": value}
     local = source if source and cfg.is_loopback_target() else None
+    if local and cfg.env.get("STAGECTL_FORWARDED_FOR") == "1":
+        # behind Docker's port proxy the dashboard sees the proxy, not `local`: name it explicitly
+        headers["X-Forwarded-For"] = local
     transport = httpx.HTTPTransport(local_address=local) if local else httpx.HTTPTransport()
     return httpx.Client(base_url=cfg.url, headers=headers, timeout=timeout, transport=transport)
 

@@ -51,6 +51,22 @@ def user_secret_strength(ctx: CheckContext):
     return verdict(problems, "secrets are long enough")
 
 
+# Every backend hands REDIS_PASSWORD to Redis inside a config file as `requirepass "<value>"`
+# (Redis's own quoting): a double quote or backslash would end or escape the string, and a
+# control character (a newline) would start another directive.
+_REDIS_CONF_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+@check("security.redis_password_quotable", SECTION, "REDIS_PASSWORD has no double quote, backslash or control character (it is written into Redis's config file).", catches="a password that breaks, or injects a directive into, the generated redis.conf")
+def redis_password_quotable(ctx: CheckContext):
+    value = ctx.env.get("REDIS_PASSWORD", "")
+    if not _REDIS_CONF_UNSAFE.search(value):
+        return verdict([], "REDIS_PASSWORD can be written into redis.conf as is")
+    where = ctx.user_env.loc("REDIS_PASSWORD") if ctx.user_env is not None and "REDIS_PASSWORD" in ctx.user_env.values else None
+    return verdict([("REDIS_PASSWORD contains a double quote, a backslash or a control character", where)],
+                   "", hint="choose one without them (`stagectl init --force-secrets` generates a safe one)")
+
+
 @check("security.hsts", SECTION, "HSTS is on with max-age ≥ 1 year.", catches="browsers allowed to downgrade to plain HTTP")
 def hsts(ctx: CheckContext):
     doc, problems = ctx.env_example, []

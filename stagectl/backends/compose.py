@@ -32,6 +32,9 @@ from stagectl.secrets import Masker
 COMPOSE_FILE = "docker-compose.staging.yml"
 S3_INIT_FILE = "docker-compose.s3-init.yml"  # the one-shot bucket initialisation (service s3-init)
 S3_INIT = "s3-init"
+HOST_FILE = "docker-compose.host.yml"  # host ports like local's, the dashboard's log file in the state dir
+LOG_DIR = "compose-logs"  # under the state dir, bind-mounted at /app/logs by HOST_FILE
+DASHBOARD_LOG = "dashboard.json.log"
 Progress = Callable[[dict], None]
 RENDERED_ENV_FILE = ".env.staging"  # the non-secret interpolation values `stagectl render` writes
 LOCAL_HINT = "try --backend local"
@@ -115,7 +118,7 @@ class ComposeBackend:
         self._client_call = list(client_call)
         self.images = self._choose_images()
         render_dir = ctx.root / ctx.stack.render_dir
-        files = [self.compose_file, render_dir / S3_INIT_FILE]
+        files = [self.compose_file, render_dir / S3_INIT_FILE, render_dir / HOST_FILE]
         if self.images.mode == "local":
             files.append(render_dir / LOCAL_IMAGES_FILE)
         self.docker = DockerClient(
@@ -125,6 +128,7 @@ class ComposeBackend:
             client_call=self._client_call,
         )
         self.services = [n for n, s in ctx.stack.services.items() if s.enabled and n not in self.images.skipped]
+        self.build_missing = True  # up builds a missing local image; False: preflight refuses (exit 4)
         self.poll_interval = poll_interval
         self.log_tail = log_tail
         self._clock, self._sleep = clock, sleep
@@ -144,6 +148,23 @@ class ComposeBackend:
             return choose_images(upstream, list(enabled), image_exists=exists)
         except (DockerException, ClientNotFoundError):
             return ImageChoice("upstream", "no engine answers", {}, {})
+
+    @property
+    def dashboard_log(self) -> Path:
+        """The dashboard's JSON log file on the host (HOST_FILE mounts its directory)."""
+        return self._log_dir / DASHBOARD_LOG
+
+    @property
+    def _log_dir(self) -> Path:
+        # where HOST_FILE's bind mount points: the project's state dir as rendered (relative to the
+        # render dir), which a context with another state_dir (tests) does not move
+        return self.ctx.root / self.ctx.stack.state_dir / self.ctx.stack.project / LOG_DIR
+
+    def prepare_log_dir(self) -> None:
+        # the container runs as an unprivileged user: a directory docker would create is root's
+        log_dir = self._log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+        log_dir.chmod(0o777)
 
     # -- calling docker -------------------------------------------------------------------------
 
@@ -204,7 +225,7 @@ class ComposeBackend:
     # -- the wait engine ------------------------------------------------------------------------
 
     def _wait(self, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
-              on_progress: Progress | None = None) -> tuple[list[ServiceStatus], int]:
+              on_progress: Progress | None = None, unhealthy_grace: float = 0.0) -> tuple[list[ServiceStatus], int]:
         """Poll until every service is healthy → (statuses, polls needed); raise UnhealthyError
         (without tearing down) naming the root cause. `launch`: a compose call running meanwhile,
         whose failure ends the wait."""
@@ -223,7 +244,10 @@ class ComposeBackend:
                                           for n, st in current.items()}})
             if launch is not None and launch.error is not None:
                 raise self._launch_failed(launch.error)
-            if any(st.state in FAILED_STATES for st in current.values()):
+            # within `unhealthy_grace` an "unhealthy" is the engine's last verdict from before
+            # (a paused container fails its checks) until the next check runs; an exit never is
+            failing = FAILED_STATES if now >= started + unhealthy_grace else ("exited",)
+            if any(st.state in failing for st in current.values()):
                 raise self._unhealthy(current, ready, "a service crashed or turned unhealthy")
             if len(ready) == len(services):
                 return [dataclasses.replace(current[n], ready_s=ready[n]) for n in services], polls
@@ -258,6 +282,15 @@ class ComposeBackend:
         )
         return UnhealthyError(self._mask(msg), hint=f"see `stagectl logs {root}`")
 
+    def image_ids(self) -> dict[str, str]:
+        """Service → `repository:tag@sha256:<12 hex>` of the image its container runs (the report's versions)."""
+        cmd = self.docker.compose.docker_compose_cmd + ["images", "--format", "json"]
+        text = str(self._call("images", lambda: run_docker(cmd), StagectlError)).strip()
+        rows = json.loads(text) if text.startswith("[") else [json.loads(line) for line in text.splitlines() if line.strip()]
+        by_container = {r["ContainerName"]: f"{r['Repository']}:{r['Tag']}@{r['ID'][:19]}" for r in rows}
+        return {svc: by_container[row["Name"]] for svc, row in self._ps(StagectlError).items()
+                if svc in self.services and row.get("Name") in by_container}
+
     # -- lifecycle ------------------------------------------------------------------------------
 
     def preflight(self) -> dict[str, str]:
@@ -271,16 +304,35 @@ class ComposeBackend:
         if " v1." in out or " 1." in out:
             found = f"compose backend unavailable: Compose v2 plugin missing (found {out.strip()!r})"
             raise PreflightError(found, hint=LOCAL_HINT)
-        if self.images.mode == "local":
-            client = DockerClient(client_call=self._client_call)
-            tags = sorted(set(self.images.tags.values()))
-            missing = [t for t in tags if not self._call("image inspect", functools.partial(client.image.exists, t), PreflightError)]
+        if self.images.mode == "local" and not self.build_missing:
+            missing = self._missing_images()
             if missing:
                 raise PreflightError(
                     f"compose backend: local image(s) missing: {', '.join(missing)} ({self.images.why})",
                     hint=f"build them: {BUILD_COMMAND}",
                 )
         return dict(self.images.skipped)
+
+    def _missing_images(self) -> list[str]:
+        client = DockerClient(client_call=self._client_call)
+        tags = sorted(set(self.images.tags.values()))
+        return [t for t in tags if not self._call("image inspect", functools.partial(client.image.exists, t), PreflightError)]
+
+    def _build_missing_images(self, on_progress: Progress | None) -> None:
+        """Build the local images when one is missing (stagectl.images: a cache hit for the
+        unchanged ones), reporting each image as a progress row `image <name>`."""
+        from stagectl.images.build import build_images
+
+        if self.images.mode != "local" or not self.build_missing or not self._missing_images():
+            return
+
+        def report(image: str, what: str) -> None:
+            if on_progress:
+                detail = "missing: building it (stagectl build)" if what == "building" else ""
+                on_progress({"services": {f"image {image}": {"phase": what, "detail": detail, "ready_s": None}}})
+
+        build_images(self.services, self.ctx.root, work_dir=self.ctx.root / self.ctx.stack.state_dir / "images",
+                     client_call=self._client_call, on_progress=report)
 
     def up(self, *, wait_timeout: float, on_progress: Progress | None = None) -> UpResult:
         """`compose up --detach` in the background while the wait engine polls health; on failure
@@ -289,7 +341,9 @@ class ComposeBackend:
 
         KeyboardInterrupt is not caught here: the lifecycle's `finally` runs `down` for it.
         """
+        self._build_missing_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
+        self.prepare_log_dir()
         try:
             before = self.status()
             launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
@@ -354,13 +408,17 @@ class ComposeBackend:
         return self._mask(str(text))
 
     def signal(self, service: str, sig: int) -> None:
-        """SIGSTOP → pause, SIGCONT → unpause, SIGTERM → stop (with the file's grace period), else kill -s."""
+        """SIGSTOP → pause, SIGCONT → unpause, SIGTERM or the service's own stop signal → stop (with
+        the file's grace period; the container stays down, where `kill -s` would let its restart
+        policy bring it back), else kill -s."""
         self._require(service)
         compose = self.docker.compose
+        stop = ("stop", lambda: compose.stop([service]))
         actions: dict[int, tuple[str, Callable[[], Any]]] = {
             signals.SIGSTOP: ("pause", lambda: compose.pause([service])),
             signals.SIGCONT: ("unpause", lambda: compose.unpause([service])),
-            signals.SIGTERM: ("stop", lambda: compose.stop([service])),
+            signals.SIGTERM: stop,
+            int(getattr(signals, self.ctx.stack.services[service].stop_signal)): stop,
         }
         action, fn = actions.get(sig, ("kill", lambda: compose.kill([service], signal=signals.Signals(sig).name)))
         self._call(action, fn, StagectlError)
@@ -379,7 +437,9 @@ class ComposeBackend:
             self._call("start", lambda: compose.start([service]))
         else:
             self._call("restart", lambda: compose.restart([service]))
-        return self._wait([service], started=started, timeout=wait_timeout)[0][0]
+        check = self.ctx.stack.services[service].healthcheck
+        grace = check.interval + check.timeout + 1.0  # one check round for the engine's verdict to catch up
+        return self._wait([service], started=started, timeout=wait_timeout, unhealthy_grace=grace)[0][0]
 
     # -- day-two operation: stagectl/backends/compose_ops.py ----------------------------------------
     def stop_service(self, service: str) -> ServiceStatus:

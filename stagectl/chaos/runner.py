@@ -323,7 +323,21 @@ def final_health(runner: ChaosRunner) -> tuple[bool, str]:
     if seconds is None:
         problems.append(f"dashboard level {(health or {}).get('degradation_level')} (score "
                         f"{(health or {}).get('health_score')}), expected OPTIMAL")
-    for row in runner.target.backend.status():
+    for row in _backend_settled(runner):
         if row.state != "skipped" and not row.healthy:
             problems.append(f"{row.name} is {row.state}")
     return not problems, "; ".join(problems)
+
+
+def _backend_settled(runner: ChaosRunner) -> list:
+    """The backend's statuses once every service is healthy, or after one health-check round
+    (interval + timeout of the slowest check): a container engine's health lags its checks, so a
+    container unpaused a moment ago still reads "unhealthy" until its next check passes."""
+    services = runner.target.stack.services.values()
+    bound = max((s.healthcheck.interval + s.healthcheck.timeout for s in services), default=0.0) + 1.0
+    deadline = runner.clock() + bound
+    while True:
+        rows = runner.target.backend.status()
+        if all(r.healthy or r.state == "skipped" for r in rows) or runner.clock() >= deadline:
+            return rows
+        runner.sleep(0.5)

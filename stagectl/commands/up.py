@@ -56,7 +56,8 @@ def register(app: typer.Typer) -> None:
         backend: BackendOption = None,
     ) -> int:
         """Start the stack (or the named services and their dependencies) and wait until healthy (idempotent)."""
-        from stagectl.stack import backend_for, bring_up, remember_backend
+        from stagectl.errors import StagectlError, TeardownError
+        from stagectl.stack import backend_for, bring_up, forget_backend, remember_backend
 
         stack_backend = backend_for(backend)
         if services:
@@ -68,14 +69,19 @@ def register(app: typer.Typer) -> None:
             print_rows(rows, json_out)
             return 0
         out = console()
-        if json_out or not out.is_terminal:
-            result = bring_up(stack_backend, wait_timeout, PlainProgress())
-        else:
-            from rich.live import Live
+        remember_backend(stack_backend)  # first: a killed `up` leaves a stack that `down` must find
+        try:
+            if json_out or not out.is_terminal:
+                result = bring_up(stack_backend, wait_timeout, PlainProgress())
+            else:
+                from rich.live import Live
 
-            with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
-                result = bring_up(stack_backend, wait_timeout, lambda state: live.update(_progress_table(state)))
-        remember_backend(stack_backend)
+                with Live(_progress_table({}), console=out, refresh_per_second=10, transient=True) as live:
+                    result = bring_up(stack_backend, wait_timeout, lambda state: live.update(_progress_table(state)))
+        except StagectlError as exc:
+            if not isinstance(exc, TeardownError):  # the backend tore its stack down: nothing runs
+                forget_backend(stack_backend)
+            raise
         if json_out:
             emit_json({
                 "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,

@@ -18,7 +18,7 @@ from stagectl.images.catalog import images_for_services
 
 MODE_VAR = "STAGECTL_COMPOSE_IMAGES"
 LOCAL_IMAGES_FILE = "docker-compose.local-images.yml"
-BUILD_COMMAND = "python -m stagectl.images"
+BUILD_COMMAND = "stagectl build"
 DEFAULT_REGISTRY = "registry-1.docker.io"
 
 

@@ -114,6 +114,7 @@ def build_context(project: Project, example: Path) -> dict[str, Any]:
         "known_vars": sorted(example_vars),
         "port_vars": _port_vars(project.spec_path),
         "builds": builds,
+        "state_dir_from_render": os.path.relpath(project.root / stack.state_dir, render_dir),
         "dashboard_env_names": [k for k in example_vars if k not in NOT_FOR_DASHBOARD],
         "s3init_source": _s3init_source(),
     }

@@ -47,10 +47,20 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
         return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
     backend = backend_name(backend, project)
     url = f"http://127.0.0.1:{_running_dashboard(project, name, backend).port}"
-    if backend != "local":  # the log file lives inside the container: the logging tests say so and skip
+    if backend != "local":  # the endpoints the dashboard's container dials, for the endpoint test
         from stagectl.smoke.endpoints import ENV_NAME, compose_dashboard_env, encoded
 
         env[ENV_NAME] = encoded(compose_dashboard_env(project, name))  # the container's own view
+    if backend == "compose":
+        # the compose backend publishes every service at the same host ports (its host overlay)
+        # and bind-mounts the dashboard's log directory into the state dir; Docker's port proxy
+        # hides the client address, so the suite names its source in X-Forwarded-For, which
+        # that dashboard trusts from Docker's address pools only
+        from stagectl.backends.compose import DASHBOARD_LOG, LOG_DIR
+
+        env |= {"STAGECTL_FORWARDED_FOR": "1"}
+        return SmokeTarget(url=url, env=env, dashboard_log=project.state_dir / LOG_DIR / DASHBOARD_LOG)
+    if backend != "local":  # the log file lives elsewhere: the logging tests say so and skip
         return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
     return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)

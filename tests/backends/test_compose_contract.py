@@ -219,6 +219,20 @@ def test_signal_maps_to_compose_commands(fake, sig, expected):
     assert fake.calls()[-1][-len(expected) :] == expected
 
 
+def test_the_services_own_stop_signal_is_a_compose_stop(fake):
+    """Fault: PostgreSQL's SIGINT sent as `kill -s SIGINT`: the container exits and its restart
+    policy (unless-stopped) brings it back at once, so a chaos 'database down' never happens."""
+    db = fake.stack.services["db"].model_copy(update={"stop_signal": "SIGINT"})
+    fake.stack.services["db"] = db
+    fake.script()
+    backend = fake.backend()
+    backend.up(wait_timeout=5)
+    backend.signal("db", signal.SIGINT)
+    assert fake.calls()[-1][-2:] == ["stop", "db"]
+    backend.signal("cache", signal.SIGINT)  # not cache's stop signal: delivered as such
+    assert fake.calls()[-1][-4:] == ["kill", "--signal", "SIGINT", "cache"]
+
+
 def test_follow_logs_is_refused_with_a_hint(fake):
     fake.script()
     with pytest.raises(StagectlError) as info:

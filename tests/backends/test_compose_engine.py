@@ -38,6 +38,61 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def free_ports() -> dict[str, str]:
+    """A free host port for every port variable of the spec (the host overlay publishes them all)."""
+    from stagectl.render.context import _port_vars
+
+    return {var: str(free_port()) for var in _port_vars(ROOT / "stagectl.yaml").values()}
+
+
+def _containers(project: str) -> list[str]:
+    return subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                          capture_output=True, text=True).stdout.split()
+
+
+def test_down_without_flags_cleans_up_after_up_was_killed(tmp_path):
+    """Fault: `kill -9` of stagectl during `up --backend compose` leaves containers that a later
+    `down` (no --backend: the state says compose) does not find."""
+    import os
+    import signal
+    import sys
+
+    project = "stagectl-killtest"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'dashboard'}"}
+    env_file = tmp_path / ".env.staging"
+    shutil.copy(ROOT / ".env.staging.example", env_file)
+    cli = [sys.executable, "-m", "stagectl", "--env-file", str(env_file)]
+    subprocess.run([*cli, "init", "--force"], cwd=ROOT, capture_output=True, check=True, env=env)
+    sets = [arg for k, v in {"COMPOSE_PROJECT_NAME": project, **free_ports()}.items() for arg in ("--set", f"{k}={v}")]
+    with open("/tmp/stagectl-e2e.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        up = subprocess.Popen([*cli, *sets, "up", "--backend", "compose", "--json"], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            # compose has started every container (the dashboard last): stagectl is in its wait
+            while not any("dashboard" in n for n in subprocess.run(
+                    ["docker", "ps", "--format", "{{.Names}}", "--filter", f"label=com.docker.compose.project={project}"],
+                    capture_output=True, text=True).stdout.split()):
+                assert up.poll() is None and time.monotonic() < deadline, "up ended or never started the dashboard"
+                time.sleep(0.5)
+            os.kill(up.pid, signal.SIGKILL)
+            up.wait()
+            assert _containers(project), "the killed up left containers (else this test proves nothing)"
+            down = subprocess.run([*cli, "--set", f"COMPOSE_PROJECT_NAME={project}", "down", "--volumes"], cwd=ROOT,
+                                  env=env, capture_output=True, text=True, timeout=120)
+            assert down.returncode == 0, down.stdout + down.stderr
+            assert _containers(project) == []
+            volumes = subprocess.run(["docker", "volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={project}"],
+                                     capture_output=True, text=True).stdout.split()
+            assert volumes == [], "down --volumes removes the project's volumes"
+        finally:
+            if up.poll() is None:
+                up.kill()
+            subprocess.run(["docker", "compose", "-p", project, "down", "--volumes", "--remove-orphans"],
+                           capture_output=True)
+
+
 def test_local_image_tags_in_the_overlay_equal_the_catalog():
     text = (ROOT / "compose" / "docker-compose.local-images.yml").read_text()
     for spec in CATALOG:
@@ -55,7 +110,7 @@ def backend(tmp_path_factory):
     shutil.copy(ROOT / ".env.staging.example", env_file)
     subprocess.run(["python", "-m", "stagectl", "--env-file", str(env_file), "init", "--force"], cwd=ROOT,
                    capture_output=True, check=False)
-    overrides = {"COMPOSE_PROJECT_NAME": PROJECT, "DASHBOARD_PORT": str(free_port()), "PROMETHEUS_PORT": str(free_port())}
+    overrides = {"COMPOSE_PROJECT_NAME": PROJECT, **free_ports()}
     project = load_project(ROOT, env_file=env_file if env_file.is_file() else None, overrides=overrides, allow_example=True)
     ctx = BackendContext(stack=project.stack, env=project.env, root=ROOT, state_dir=tmp / "state",
                          overrides=overrides, env_path=project.env_path)
@@ -103,10 +158,11 @@ def test_up_is_healthy_with_the_bucket_and_down_removes_everything(backend):
 def test_missing_local_image_is_a_preflight_error_naming_the_build_command(backend, monkeypatch):
     tags = {**backend.images.tags, "postgres": "stagectl-local/absent:never"}
     monkeypatch.setattr(backend, "images", dataclasses.replace(backend.images, tags=tags))
+    monkeypatch.setattr(backend, "build_missing", False)
     with pytest.raises(PreflightError) as err:
         backend.preflight()
     assert "stagectl-local/absent:never" in err.value.message
-    assert "python -m stagectl.images" in (err.value.hint or "")
+    assert "stagectl build" in (err.value.hint or "")
 
 
 def test_a_failing_bucket_set_up_is_exit_3_naming_s3_init(backend):

@@ -195,6 +195,7 @@ CASES: dict[str, tuple] = {
     # security
     "security.user_secrets_changed": (lambda r: (r / ".env.staging").write_text((r / EXAMPLE).read_text()), {}),
     "security.user_secret_strength": (lambda r: user_env(r, POSTGRES_PASSWORD="short-pw"), {}),
+    "security.redis_password_quotable": (lambda r: user_env(r, REDIS_PASSWORD='a-long-password-"quoted"'), {}),
     "security.hsts": (lambda r: set_env(r, EXAMPLE, "DASHBOARD_ENABLE_HSTS", "false"), {}),
     "security.rate_limit": (lambda r: user_env(r, DASHBOARD_RATELIMIT_REQUESTS="0"), {}),
     "security.csp": (lambda r: user_env(r, DASHBOARD_CSP="default-src *"), {}),

@@ -136,11 +136,27 @@ def test_only_published_services_get_host_ports_on_loopback_and_the_frontend(com
             assert got["networks"] == [backend] and "ports" not in got, name
 
 
+def test_the_host_overlay_publishes_every_other_service_at_its_spec_port_on_loopback(rendered, example):
+    """Fault: a service the smoke suite reaches directly (PostgreSQL, Redis, S3, LLM) is not
+    published by the compose backend, or published on every interface, or at another port."""
+    stack = committed_project(REPO).stack
+    host = yaml.safe_load(rendered.files["docker-compose.host.yml"].content)
+    resolved = interpolate_tree(host, {**example, "COMPOSE_PROJECT_NAME": "p"})
+    expected = {n for n, s in stack.services.items() if s.port and not s.publish}
+    assert expected and {n for n, s in host["services"].items() if "ports" in s} == expected
+    for name in expected:
+        assert resolved["services"][name]["ports"] == [f"127.0.0.1:{stack.services[name].port}:{stack.services[name].container_port}"]
+        assert host["services"][name]["networks"] == [stack.network, "frontend"]  # internal networks publish nothing
+    dashboard = resolved["services"]["dashboard"]
+    assert dashboard["volumes"] == ["../.stagectl/p/compose-logs:/app/logs"]
+    assert dashboard["environment"]["LOG_FILE"] == "/app/logs/dashboard.json.log"
+
+
 def test_redis_and_postgres_server_settings(compose):
     redis = compose["services"]["redis"]
     redis_cmd = " ".join(redis["command"])
     for flag in ("--appendonly ${REDIS_APPENDONLY", "--maxmemory ${REDIS_MAXMEMORY:", "--maxmemory-policy ${REDIS_MAXMEMORY_POLICY",
-                 "printf 'requirepass %s\\n' \"$$REDIS_PASSWORD\" > /tmp/redis-auth.conf", "exec redis-server /tmp/redis-auth.conf"):
+                 "printf 'requirepass \"%s\"\\n' \"$$REDIS_PASSWORD\" > /tmp/redis-auth.conf", "exec redis-server /tmp/redis-auth.conf"):
         assert flag in redis_cmd
     # the password reaches redis-server and redis-cli through the environment, never argv
     assert "${REDIS_PASSWORD" not in redis_cmd and "--requirepass" not in redis_cmd
