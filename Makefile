@@ -15,15 +15,16 @@ engine:
 	bash scripts/install-deps.sh
 	touch $@
 
-staging: install
+# The main job runs on the local backend: it needs no container engine, so it starts none.
+staging: .make-install.stamp
 	$(PYTHON) -m stagectl run
 
 test: install
 	$(PYTHON) -m pytest
 
-render-check: install
+render-check: .make-install.stamp
 	$(PYTHON) -m stagectl render --check
 
-lint: install
+lint: .make-install.stamp
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
