@@ -32,6 +32,8 @@ COMMANDS = (
     "init", "config", "render", "validate", "build", "up", "status", "logs", "down",
     "smoke", "fuzz", "chaos", "bench", "soak", "report", "run", "restart", "stop", "start", "exec", "ps",
 )
+# compose-style names for a command of another module: `ps` is `status`
+ALIASES = {"ps": "status"}
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in stagectl, not in the user's input
 _SET_ITEM = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.*)$", re.DOTALL)
 
@@ -126,20 +128,25 @@ def _noop() -> None:
 
 
 def _load_commands(name: str) -> dict[str, click.Command]:
-    """The click commands of `stagectl/commands/<name>.py` (or its placeholder / broken stand-in)."""
+    """The click commands of `stagectl/commands/<name>.py` (or its placeholder / broken stand-in);
+    an alias registers its target's command under its own name."""
     holder = typer.Typer(add_completion=False)
     holder.callback()(_noop)
+    module_name = f"stagectl.commands.{ALIASES.get(name, name)}"
     try:
-        module = importlib.import_module(f"stagectl.commands.{name}")
+        module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != f"stagectl.commands.{name}":
+        if exc.name != module_name:
             holder.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
         else:
             holder.command(name=name, help=f"(not implemented yet) {name}")(_placeholder(name))
     except Exception as exc:  # one broken command must not take the whole CLI (and its boundary) down
         holder.command(name=name, help=f"(broken: {type(exc).__name__}) {name}")(_broken(name, exc))
     else:
-        module.register(holder)
+        if name in ALIASES:
+            module.register(holder, name=name)
+        else:
+            module.register(holder)
     group = typer.main.get_command(holder)
     assert isinstance(group, TyperGroup)  # the holder has a callback: typer builds a group
     return dict(group.commands)

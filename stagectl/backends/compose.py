@@ -1,3 +1,4 @@
+# Over ~350 lines for now: the whole Backend protocol on one engine (up, wait, signal, logs, down); splitting its wait loop into the shared wait engine is open work.
 """The compose backend: runs the rendered compose file with Docker Compose v2 through python-on-whales.
 
 Health comes from our own wait engine polling `compose ps --all --format json` (not `up --wait`):

@@ -1,3 +1,4 @@
+# Over ~350 lines on purpose: the CLI side of every Backend operation on the local stack, each a short hand-off to the supervisor.
 """The local backend: the stack as processes on 127.0.0.1, held by a detached supervisor.
 
 The CLI side (this module) checks, hands a plan to the supervisor, follows its progress in the
