@@ -69,14 +69,16 @@ def get_project(allow_example: bool = False):
 
 
 def _with_remembered_overrides(project, allow_example: bool):
-    """The running stack's `--set` overrides (recorded by `up`) under this invocation's own, so
-    `status`, `smoke`, `chaos`… without `--set` see the stack as it was started."""
+    """The running stack's `--set` overrides (recorded by `up`) when this invocation gives none, so
+    `status`, `smoke`, `chaos`… without `--set` see the stack as it was started. An invocation with
+    its own `--set` is judged by exactly those: merging would let a stack started with a wrong
+    value (say, SERVICE_WEIGHTS) set the expectations chaos checks it against."""
     from stagectl.config.loader import load_project
     from stagectl.stack import remembered_stack
 
     ctx = current()
     remembered = dict(remembered_stack(project).get("overrides") or {})
-    if not remembered or all(ctx.overrides.get(k) == v for k, v in remembered.items()):
+    if not remembered or ctx.overrides:
         return project
     ctx.masker.add(*secret_values(remembered))
     project = load_project(ctx.project_dir, env_file=ctx.env_file, overrides={**remembered, **ctx.overrides},

@@ -20,6 +20,7 @@ def _connect(cfg, user_var: str, password_var: str) -> psycopg.Connection:
                            dbname=cfg.require("POSTGRES_DB"), connect_timeout=5, autocommit=True)
 
 
+@pytest.mark.local_access("a direct connection to PostgreSQL as the superuser and as the dashboard's role")
 class TestDatabaseRole:
     def test_dashboard_connects_as_its_own_role(self, cfg, optimal):
         """Fault: the dashboard logs in as the cluster superuser (POSTGRES_USER)."""
@@ -50,6 +51,7 @@ class TestDatabaseRole:
         assert owners == {"products": cfg.require("DASHBOARD_DB_USER"), "stock_movements": cfg.require("DASHBOARD_DB_USER")}
 
 
+@pytest.mark.local_access("the dashboard's log file")
 class TestProxyHeaders:
     def test_forwarded_for_from_loopback_is_not_the_client(self, cfg):
         """Fault: uvicorn started with its default --proxy-headers, which believes X-Forwarded-For
@@ -76,6 +78,7 @@ class TestProxyHeaders:
         assert logged["client_ip"] != forged, f"the forged X-Forwarded-For {forged} became the client address"
 
 
+@pytest.mark.local_access("the stack's Prometheus on this machine")
 class TestPrometheusLifecycle:
     def test_quit_is_refused(self, cfg):
         """Fault: Prometheus started with --web.enable-lifecycle (any local user may stop it)."""

@@ -98,6 +98,13 @@ def measure_breaker(runner, service: str, configured_s: float, threshold: int, h
             state = alerts.state(service)
             if rank[state] > rank.get(timing.alert_seen or "inactive", 0):
                 timing.alert_seen = state
+    # from a closed breaker only: one still open (or half-open) from an earlier fault would be
+    # seen "open" at once and its trial would come early, by however long it had been open
+    settle = configured_s + TOLERANCE_S + 5
+    _, closed_before = runner._wait(lambda h: _breaker(h, service).get("state") == "closed", settle)
+    if closed_before is None:
+        timing.problems.append(f"not closed within {settle:g}s before the fault; nothing to time")
+        return timing
     with injected(OPENING_FAULT[service], runner.target, service):
         health, seconds = runner._wait(lambda h: _breaker(h, service).get("state") == "open",
                                        runner.timing.breaker_timeout(threshold))

@@ -19,6 +19,9 @@ NOT_READ_BY_DASHBOARD = {
     "REDIS_EXPORTER_PORT", "ALERT_5XX_RATIO", "ALERT_P95_LATENCY_SECONDS", "GRAFANA_PORT",
     "GRAFANA_ADMIN_USER", "GRAFANA_ADMIN_PASSWORD", "GRAFANA_ANONYMOUS_ENABLED", "PERF_HEALTH_P95_MS",
     "PERF_API_P95_MS", "PERF_DB_QUERY_MS", "PERF_REDIS_OP_MS", "PERF_S3_OP_MS", "PERF_CONCURRENCY",
+    # the dashboard's own database role: the backends create it and hand it to the dashboard as
+    # its POSTGRES_USER / POSTGRES_PASSWORD, so the process never reads these names
+    "DASHBOARD_DB_USER", "DASHBOARD_DB_PASSWORD",
 }
 SECRET_FIELDS = {
     "postgres_password", "redis_password", "aws_access_key_id", "aws_secret_access_key",
