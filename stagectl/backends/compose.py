@@ -340,13 +340,17 @@ class ComposeBackend:
         run `compose down` and raise. `on_progress(state)` gets {"services": {name: {phase, detail,
         ready_s}}} at every poll, as from the local backend.
 
-        KeyboardInterrupt is not caught here: the lifecycle's `finally` runs `down` for it.
+        An interrupt (Ctrl-C, SIGTERM: a KeyboardInterrupt) during the wait tears the stack down
+        too, then propagates: `stagectl up` has no lifecycle of its own to do it (`run`'s teardown
+        step then finds nothing left), and the local backend's supervisor does the same.
         """
         self._build_missing_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
         self.prepare_log_dir()
+        launch: _Launch | None = None
         try:
             before = self.status()
+            compose_ops.check_ports(self, before)  # exit 4 naming the owner, nothing started
             launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
             statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout,
                                          launch=launch, on_progress=on_progress)
@@ -356,6 +360,11 @@ class ComposeBackend:
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
                 self._teardown_after_failure(exc)
+            raise
+        except KeyboardInterrupt:
+            if launch is not None:  # let a `compose up` that is still creating containers finish first
+                launch.finish(timeout=15)
+            self.down(volumes=False)  # a failure here is exit 5 (teardown incomplete), not hidden
             raise
         # compose leaves unchanged containers alone, and a recreated one restarts its health at
         # "starting": healthy before `up` and at the first poll after it means nothing changed
