@@ -8,11 +8,11 @@ builds (`docker.compose.docker_compose_cmd`), so the files, env files and projec
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
@@ -132,7 +132,8 @@ def log_lines(backend: ComposeBackend, services: Sequence[str], *, tail: int | N
     if tail:
         cmd += ["--tail", str(tail)]
     if since is not None:
-        cmd += ["--since", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since))]
+        # to the microsecond (compose takes RFC 3339 with a fraction): whole seconds showed up to 1 s more
+        cmd += ["--since", dt.datetime.fromtimestamp(since, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")]
     if not follow:
         done = subprocess.run([*cmd, *names], capture_output=True, text=True, check=False)
         if done.returncode != 0:
