@@ -317,6 +317,26 @@ class CliContract:
         finally:
             fresh.cleanup()
 
+    def test_a_service_killed_during_the_wait_fails_fast_naming_it(self, harness, tmp_path):  # row 1
+        if not harness.live:
+            pytest.skip("fake docker: nothing to kill (a container exiting during the wait: test_compose_contract.py)")
+        fresh = harness.scenario("killed", never_healthy="web")
+        try:
+            with open(tmp_path / "up.err", "wb") as err:
+                up = fresh.popen("up", "--backend", harness.backend, "--wait-timeout", "120", stdout=subprocess.DEVNULL,
+                                 stderr=err)
+            eventually(fresh.running, lambda running: running == set(SERVICES), timeout=60)
+            killed_at = time.monotonic()
+            fresh.crash("web")
+            code = up.wait(timeout=60)
+            said = (tmp_path / "up.err").read_text()
+            assert code == 3, said
+            assert time.monotonic() - killed_at < 20, "a crash must not wait for the 120 s deadline"
+            assert "web" in said and ("exit" in said or "signal 9" in said), said
+            assert fresh.running() == set(), "the failed up tears down what it started"
+        finally:
+            fresh.cleanup()
+
     def test_down_with_a_frozen_service_stops_everything_and_twice_is_fine(self, harness):  # rows 12, 33
         fresh = harness.scenario("down")
         try:
