@@ -309,3 +309,20 @@ def test_the_global_env_file_is_the_one_compose_reads(fake):
     env_files = [up[i + 1] for i, arg in enumerate(up) if arg == "--env-file"]
     assert env_files == [str(fake.root / "compose" / ".env.staging"), str(other)]
     backend.down()
+
+
+def test_a_busy_host_port_is_exit_4_naming_its_owner_before_compose_up(fake):
+    """Fault: compose's own "bind: address already in use" halfway through `up` (exit 3, some
+    containers created); the local backend says who holds the port before anything starts."""
+    import os
+    import socket
+
+    fake.script()
+    port = fake.stack.services["cache"].port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        with pytest.raises(PreflightError) as info:
+            fake.backend().up(wait_timeout=5)
+    assert f"port {port} for service cache is in use by pid {os.getpid()}" in info.value.message
+    assert fake.compose_subcommands() == ["ps"], "nothing was started (nor torn down)"
