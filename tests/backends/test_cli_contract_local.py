@@ -52,16 +52,14 @@ class LocalCliHarness(CliRunner):
         return self.ports[service]
 
     def _pids(self) -> dict[str, int]:
+        """Service → pid of its live (a frozen one included), marked process."""
         pidfiles = {str(self.pidfile(n)): n for n in SERVICES}
         found = {}
         for pid in marked_pids(MARKER, self.test_id):
             try:
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
             except OSError:
                 continue  # exited between the sweep and this read
-            if stat in ("T", "t"):  # a frozen one still runs
-                pass
             found.update({pidfiles[a]: pid for a in argv if a in pidfiles})
         return found
 
