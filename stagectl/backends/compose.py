@@ -184,7 +184,7 @@ class ComposeBackend:
         # python-on-whales' compose.ps() returns container objects and needs one inspect per
         # container; the JSON listing gives state and health of all of them in one call.
         cmd = self.docker.compose.docker_compose_cmd + ["ps", "--all", "--format", "json"]
-        text = str(self._call("ps", lambda: run_docker(cmd), error))
+        text = str(self._call("ps", lambda: _listing(cmd), error))
         try:
             return parse_ps(text)
         except (ValueError, KeyError, TypeError):
@@ -479,6 +479,19 @@ class ComposeBackend:
         if not leftovers:  # the `--set` values (maybe secrets) are not kept once the stack is gone
             self._overrides_file.unlink(missing_ok=True)
         return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
+
+
+def _listing(cmd: list) -> object:
+    """`compose ps` lists the project's containers, then inspects each: a container removed in
+    between (seen on engine 20.10 while other builds ran: "No such container: <id>") fails the
+    whole call. Such a listing is asked again (up to twice); any other failure is not."""
+    for attempt in range(3):
+        try:
+            return run_docker(cmd)
+        except DockerException as exc:
+            if attempt == 2 or "No such container" not in (exc.stderr or ""):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Launch:

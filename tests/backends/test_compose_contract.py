@@ -326,3 +326,21 @@ def test_a_busy_host_port_is_exit_4_naming_its_owner_before_compose_up(fake):
             fake.backend().up(wait_timeout=5)
     assert f"port {port} for service cache is in use by pid {os.getpid()}" in info.value.message
     assert fake.compose_subcommands() == ["ps"], "nothing was started (nor torn down)"
+
+
+def test_a_container_gone_between_listing_and_inspect_is_listed_again(fake):
+    """Fault: one transient "No such container" from `compose ps` (a container removed while
+    compose inspected it) ended `up`'s wait as a failed stack (seen on the real engine)."""
+    gone = {"stderr": "Error response from daemon: No such container: f258e6dc7d73\n", "rc": 1}
+    healthy = {"stdout": "\n".join(json.dumps({"Service": n, "State": "running", "Health": "healthy"}) for n in SPEC)}
+    fake.script(rules=[{"match": ["compose", "ps"], "responses": [gone, healthy]}])
+    assert all(row.healthy for row in fake.backend().status())
+    assert fake.compose_subcommands() == ["ps", "ps"]
+
+
+def test_other_ps_failures_are_not_retried(fake):
+    broken = {"stderr": "Error response from daemon: something else\n", "rc": 1}
+    fake.script(rules=[{"match": ["compose", "ps"], "responses": [broken]}])
+    with pytest.raises(StagectlError, match="something else"):
+        fake.backend().status()
+    assert fake.compose_subcommands() == ["ps"]
