@@ -1,16 +1,17 @@
 #!/bin/sh
 # First start on an empty PGDATA: initdb with POSTGRES_USER and POSTGRES_PASSWORD (read from a
 # 0600 file, never from argv), remote logins by scram-sha-256.
-# Every start, on a socket-only server before the real one listens: create POSTGRES_DB and the
-# dashboard's role DASHBOARD_DB_USER (password DASHBOARD_DB_PASSWORD, owner of its schema only)
-# when they are missing, and give the role its configured password and rights. So a volume made
-# before the role existed (or with another password) gets it too; all of it is idempotent.
+# Every start, on a socket-only server before the real one listens: give POSTGRES_USER its
+# configured password, create POSTGRES_DB and the dashboard's role DASHBOARD_DB_USER (password
+# DASHBOARD_DB_PASSWORD, owner of its schema only) when they are missing, and give the role its
+# configured password and rights. So a volume made before the role existed, or under other
+# secrets (`stagectl init --force`, a fresh clone), follows the env file; all of it is idempotent.
 set -eu
 if [ "${1:-}" = postgres ]; then
   user=${POSTGRES_USER:-postgres}
   db=${POSTGRES_DB:-$user}
+  : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    : "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD must be set}"
     umask 077
     pwfile=$(mktemp)
     printf '%s\n' "$POSTGRES_PASSWORD" > "$pwfile"
@@ -21,7 +22,9 @@ if [ "${1:-}" = postgres ]; then
     echo "stagectl-postgres: initialised $PGDATA (user $user, database $db)"
   fi
   pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start >/dev/null
-  psql -v ON_ERROR_STOP=1 -q -U "$user" -d postgres -v db="$db" >/dev/null <<'SQL'
+  psql -v ON_ERROR_STOP=1 -q -U "$user" -d postgres -v db="$db" -v admin="$user" >/dev/null <<'SQL'
+\getenv admin_password POSTGRES_PASSWORD
+SELECT format('ALTER ROLE %I PASSWORD %L', :'admin', :'admin_password') \gexec
 SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 SQL
   if [ -n "${DASHBOARD_DB_USER:-}" ]; then

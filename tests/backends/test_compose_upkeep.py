@@ -119,8 +119,8 @@ def _start(name: str, volume: str, env: dict[str, str]) -> str:
 @pytest.mark.docker
 @needs_engine
 def test_an_old_volume_gets_the_dashboards_role(tmp_path):
-    """Fault: the entry point creates the role on a fresh volume only; a volume initialised before
-    (or with another password) leaves the dashboard unable to log in."""
+    """Fault: the entry point creates the role (and sets passwords) on a fresh volume only; a volume
+    initialised before, or under other secrets, leaves the dashboard (or the exporter) unable to log in."""
     from stagectl.images import build_images
 
     build_images(["postgres"], ROOT)  # the image of this checkout (a cache hit when current)
@@ -132,8 +132,12 @@ def test_an_old_volume_gets_the_dashboards_role(tmp_path):
         _start(name, volume, base)  # an old volume: made without the dashboard's role
         assert _psql(name, {"PGPASSWORD": base["POSTGRES_PASSWORD"]}, "stageadmin",
                      "select count(*) from pg_roles where rolname = 'appuser'").stdout.strip() == "0"
-        for password in (app["DASHBOARD_DB_PASSWORD"], secrets.token_hex(12)):  # a restart, then a new password
-            _start(name, volume, {**base, **app, "DASHBOARD_DB_PASSWORD": password})
+        # a restart with the role's configuration, then one with new secrets (`stagectl init --force`)
+        for password, admin in ((app["DASHBOARD_DB_PASSWORD"], base["POSTGRES_PASSWORD"]),
+                                (secrets.token_hex(12), secrets.token_hex(12))):
+            _start(name, volume, {**base, **app, "DASHBOARD_DB_PASSWORD": password, "POSTGRES_PASSWORD": admin})
+            as_admin = _psql(name, {"PGPASSWORD": admin}, "stageadmin", "select 1")
+            assert as_admin.stdout.strip() == "1", as_admin.stderr
             who = _psql(name, {"PGPASSWORD": password}, "appuser",
                         "select current_user, rolsuper, rolcreaterole, rolcreatedb, "
                         "(select nspowner::regrole::text from pg_namespace where nspname = 'appuser') "
