@@ -1,5 +1,6 @@
 """Least privilege on the live stack: the dashboard's database role can do nothing beyond its own
-schema, a forwarded-for header from a local process does not change who the client is, and
+schema, a forwarded-for header from anyone but the trusted proxy (none locally; under compose the
+port proxy's gateway, so the header comes from a peer container) does not change who the client is, and
 Prometheus' lifecycle API (POST /-/quit) is off."""
 
 from __future__ import annotations
