@@ -74,9 +74,12 @@ def backend_name(flag: str | None, project: Project) -> str:
 def backend_for(flag: str | None = None, project: Project | None = None) -> Backend:
     """The backend for `project` (default: the one the global options select); see `backend_name`."""
     from stagectl.backends import select_backend
+    from stagectl.loopback import name_source_in_header
 
     project = project or context.get_project()
-    return select_backend(backend_name(flag, project), backend_context(project))
+    backend = select_backend(backend_name(flag, project), backend_context(project))
+    name_source_in_header(backend.name == "compose")  # clients behind Docker's port proxy name themselves
+    return backend
 
 
 def bring_up(backend: Backend, wait_timeout: float, on_progress: Callable[[dict], None] | None = None) -> UpResult:

@@ -9,6 +9,7 @@ import tempfile
 import pytest
 
 from stagectl.backends.local.datahome import SYSTEM_ROOT_VAR
+from stagectl.loopback import FORWARDED_FOR_ENV
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -26,3 +27,11 @@ def system_data_root():
     finally:
         os.environ.pop(SYSTEM_ROOT_VAR, None)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def clients_do_not_name_their_source(monkeypatch):
+    """A test that chose the compose backend in-process (stagectl.stack.backend_for) switches on
+    X-Forwarded-For for this process; the next test starts without it, as a fresh CLI does."""
+    monkeypatch.delenv(FORWARDED_FOR_ENV, raising=False)
+

@@ -1,11 +1,13 @@
 """Least privilege on the live stack: the dashboard's database role can do nothing beyond its own
-schema, a forwarded-for header from a local process does not change who the client is, and
+schema, a forwarded-for header from anyone but the trusted proxy (none locally; under compose the
+port proxy's gateway, so the header comes from a peer container) does not change who the client is, and
 Prometheus' lifecycle API (POST /-/quit) is off."""
 
 from __future__ import annotations
 
 import json
 import random
+import subprocess
 
 import httpx
 import psycopg
@@ -51,31 +53,83 @@ class TestDatabaseRole:
         assert owners == {"products": cfg.require("DASHBOARD_DB_USER"), "stock_movements": cfg.require("DASHBOARD_DB_USER")}
 
 
+# Run inside a peer container (compose): each forged X-Forwarded-For in turn, the key from stdin
+# (never in argv); prints status and rate-limit headers of every answer as JSON.
+PEER_PROBE = """
+import json, sys, urllib.error, urllib.request
+job = json.load(sys.stdin)
+answers = []
+for forged, rid in job["sends"]:
+    headers = {"X-API-Key": job["key"], "X-Forwarded-For": forged, job["rid_header"]: rid}
+    request = urllib.request.Request(job["url"] + "/api/inventory?limit=1", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            status, got = answer.status, answer.headers
+    except urllib.error.HTTPError as error:
+        status, got = error.code, error.headers
+    answers.append({"status": status, "remaining": got.get("X-RateLimit-Remaining"),
+                    "reset": got.get("X-RateLimit-Reset")})
+print(json.dumps(answers))
+"""
+
+
+def _forged_address(rng: random.Random) -> str:
+    return f"10.9.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+
+
+def _logged_client(cfg, rid: str) -> str:
+    def entry():
+        lines = cfg.dashboard_log.read_text(encoding="utf-8", errors="replace").splitlines()
+        found = [json.loads(line) for line in lines if rid in line]
+        return found[-1] if found else None
+
+    return wait_for(entry, 5, f"a log line with request id {rid}")["client_ip"]
+
+
+def _from_peer(cfg, peer: dict, sends: list[tuple[str, str]]) -> list[dict]:
+    """Send `sends` (forged address, request id) from the peer container; its answers."""
+    job = {"url": peer["url"], "key": cfg.api_key, "rid_header": cfg.require("REQUEST_ID_HEADER"), "sends": sends}
+    done = subprocess.run([*peer["exec"], "python", "-c", PEER_PROBE], input=json.dumps(job), text=True,
+                          capture_output=True, timeout=60)
+    assert done.returncode == 0, f"the probe in the {peer['service']} container failed: {done.stderr[-800:]}"
+    return json.loads(done.stdout)
+
+
 @pytest.mark.local_access("the dashboard's log file")
 class TestProxyHeaders:
     def test_forwarded_for_from_loopback_is_not_the_client(self, cfg):
-        """Fault: uvicorn started with its default --proxy-headers, which believes X-Forwarded-For
-        from 127.0.0.1: every local process could pose as any client (new rate-limit identity)."""
+        """Fault (local): uvicorn started with its default --proxy-headers, which believes
+        X-Forwarded-For from 127.0.0.1: every local process could pose as any client.
+        Fault (compose): the dashboard believes X-Forwarded-For from more than its network's gateway
+        (uvicorn's proxy headers for Docker's pools, or a peer in DASHBOARD_TRUSTED_PROXIES): any
+        container of the stack could pose as any client (a new rate-limit identity per request)."""
         if cfg.dashboard_log is None:
             pytest.skip("no dashboard log file given (STAGECTL_DASHBOARD_LOG unset): the client address is read there")
-        if cfg.env.get("STAGECTL_FORWARDED_FOR") == "1":
-            # Docker's port proxy hides the client's address, so the compose stack's dashboard trusts
-            # X-Forwarded-For from Docker's address pools: a forged header from the host is believed.
-            # A known limitation of the compose backend (docs/backends.md), reported, never passed.
-            pytest.skip("compose backend: the dashboard trusts X-Forwarded-For from Docker's port proxy "
-                        "(known limitation, docs/backends.md)")
         rng = random.SystemRandom()
-        forged, rid = f"10.9.{rng.randint(0, 255)}.{rng.randint(1, 254)}", f"smoke-xff-{rng.getrandbits(48):x}"
-        with make_client(cfg, source="127.0.0.1") as client:
-            client.get("/api/inventory", headers={"X-Forwarded-For": forged, cfg.require("REQUEST_ID_HEADER"): rid})
-
-        def entry():
-            lines = cfg.dashboard_log.read_text(encoding="utf-8", errors="replace").splitlines()
-            found = [json.loads(line) for line in lines if rid in line]
-            return found[-1] if found else None
-
-        logged = wait_for(entry, 5, f"a log line with request id {rid}")
-        assert logged["client_ip"] != forged, f"the forged X-Forwarded-For {forged} became the client address"
+        peer = json.loads(cfg.env["STAGECTL_PEER"]) if cfg.env.get("STAGECTL_PEER") else None
+        if peer is None:
+            forged, rid = _forged_address(rng), f"smoke-xff-{rng.getrandbits(48):x}"
+            with make_client(cfg, source="127.0.0.1") as client:
+                client.get("/api/inventory", headers={"X-Forwarded-For": forged, cfg.require("REQUEST_ID_HEADER"): rid})
+            client_ip = _logged_client(cfg, rid)
+            assert client_ip != forged, f"the forged X-Forwarded-For {forged} became the client address"
+            return
+        # Behind Docker's port proxy the host's clients arrive from the gateway, which is trusted;
+        # another container of the stack is not the gateway: neither its log address nor its
+        # rate-limit identity may follow a header it makes up.
+        for _ in range(3):  # a rate-limit window may end between the two requests: try again
+            sends = [(_forged_address(rng), f"smoke-xff-{rng.getrandbits(48):x}") for _ in range(2)]
+            first, second = _from_peer(cfg, peer, sends)
+            assert first["status"] == 200 and second["status"] == 200, (first, second)
+            if int(second["reset"]) <= int(first["reset"]):
+                break
+        else:
+            pytest.fail("three rate-limit windows ended between two requests; cannot compare them", pytrace=False)
+        client_ip = _logged_client(cfg, sends[0][1])
+        assert client_ip != sends[0][0], f"the forged X-Forwarded-For {sends[0][0]} became the client address"
+        assert int(second["remaining"]) < int(first["remaining"]), (
+            f"a second forged X-Forwarded-For from the {peer['service']} container got a fresh rate-limit "
+            f"budget ({first['remaining']} then {second['remaining']} left): the header made a new client")
 
 
 @pytest.mark.local_access("the stack's Prometheus on this machine")

@@ -129,7 +129,7 @@ class ComposeBackend:
             client_call=self._client_call,
         )
         self.services = [n for n, s in ctx.stack.services.items() if s.enabled and n not in self.images.skipped]
-        self.build_missing = True  # up builds a missing local image; False: preflight refuses (exit 4)
+        self.build_missing = True  # up builds a missing or stale local image; False: preflight refuses a missing one (exit 4)
         self.poll_interval = poll_interval
         self.log_tail = log_tail
         self._clock, self._sleep = clock, sleep
@@ -319,17 +319,18 @@ class ComposeBackend:
         tags = sorted(set(self.images.tags.values()))
         return [t for t in tags if not self._call("image inspect", functools.partial(client.image.exists, t), PreflightError)]
 
-    def _build_missing_images(self, on_progress: Progress | None) -> None:
-        """Build the local images when one is missing (stagectl.images: a cache hit for the
-        unchanged ones), reporting each image as a progress row `image <name>`."""
+    def _build_stale_images(self, on_progress: Progress | None) -> None:
+        """Build the local images that are missing or stale (their input hash changed: a new
+        Dockerfile, entry point or wheel); an unchanged one is a cache hit (stagectl.images, well
+        under a second for all). Each image built is a progress row `image <name>`."""
         from stagectl.images.build import build_images
 
-        if self.images.mode != "local" or not self.build_missing or not self._missing_images():
+        if self.images.mode != "local" or not self.build_missing:
             return
 
         def report(image: str, what: str) -> None:
-            if on_progress:
-                detail = "missing: building it (stagectl build)" if what == "building" else ""
+            if on_progress and what != "cached":
+                detail = "missing or stale: building it (stagectl build)" if what == "building" else ""
                 on_progress({"services": {f"image {image}": {"phase": what, "detail": detail, "ready_s": None}}})
 
         build_images(self.services, self.ctx.root, work_dir=self.ctx.root / self.ctx.stack.state_dir / "images",
@@ -344,7 +345,7 @@ class ComposeBackend:
         too, then propagates: `stagectl up` has no lifecycle of its own to do it (`run`'s teardown
         step then finds nothing left), and the local backend's supervisor does the same.
         """
-        self._build_missing_images(on_progress)  # before the clock: building is not starting
+        self._build_stale_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
         self.prepare_log_dir()
         launch: _Launch | None = None

@@ -31,7 +31,7 @@ try:  # the load client is an extra: `pip install 'stagectl[bench]'` (make insta
 except ImportError as _missing:  # pragma: no cover - exercised by test_packaging with the module hidden
     raise PreflightError("the bench's load client (aiohttp) is not installed",
                          hint="pip install 'stagectl[bench]'  (or: pip install aiohttp)") from _missing
-from stagectl.loopback import fresh_loopback, is_loopback_url
+from stagectl.loopback import fresh_loopback, is_loopback_url, source_headers
 from stagectl.process import stop_group
 
 # The fewest successful operations a percentile may come from: below 20 the p95 is the slowest
@@ -143,10 +143,11 @@ class RenewingClient:
             # a fresh loopback source only where the target is on loopback (a remote one is not reachable from it)
             source = fresh_loopback() if self.loopback else None
             connector = aiohttp.TCPConnector(local_addr=(source, 0) if source else None, limit=1)
-            # No X-Forwarded-For: a dashboard that trusts no proxy counts every request naming one
-            # as a single client (its defence against forged identities), which turned the whole
-            # bench into 429s.
-            self._session = aiohttp.ClientSession(connector=connector, headers=self.headers, timeout=self.timeout)
+            # X-Forwarded-For only behind Docker's port proxy: a dashboard that trusts no proxy
+            # counts every request naming one as a single client (its defence against forged
+            # identities), which turned the whole local bench into 429s.
+            headers = {**self.headers, **source_headers(source)}
+            self._session = aiohttp.ClientSession(connector=connector, headers=headers, timeout=self.timeout)
             self._used = 0
         self._used += 1
         return self._session

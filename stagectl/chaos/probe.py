@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from stagectl.loopback import fresh_loopback, is_loopback_url
+from stagectl.loopback import fresh_loopback, is_loopback_url, source_headers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ class Dashboard:
     def _new_client(self) -> httpx.Client:
         local = fresh_loopback() if is_loopback_url(self.base_url) else None  # a remote stack: the default route
         transport = httpx.HTTPTransport(local_address=local)
-        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self._key}, timeout=self._timeout,
+        return httpx.Client(base_url=self.base_url, headers={"X-API-Key": self._key, **source_headers(local)}, timeout=self._timeout,
                             transport=transport)
 
     def new_identity(self) -> None:

@@ -7,7 +7,7 @@ import urllib.parse
 
 import httpx
 
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, source_headers
 
 
 def remove_created(base_url: str, api_key: str, created: list[tuple[str, str]]) -> str | None:
@@ -17,9 +17,11 @@ def remove_created(base_url: str, api_key: str, created: list[tuple[str, str]]) 
         if kind != "inventory":
             continue
         path = "/api/inventory/" + urllib.parse.quote(ident, safe="")
-        transport = httpx.HTTPTransport(local_address=fresh_loopback())
+        source = fresh_loopback()
+        transport = httpx.HTTPTransport(local_address=source)
         try:
-            with httpx.Client(base_url=base_url, headers={"X-API-Key": api_key}, timeout=10, transport=transport) as client:
+            with httpx.Client(base_url=base_url, headers={"X-API-Key": api_key, **source_headers(source)}, timeout=10,
+                              transport=transport) as client:
                 status = client.delete(path).status_code
         except httpx.HTTPError as exc:
             left.append(f"{ident} ({type(exc).__name__})")

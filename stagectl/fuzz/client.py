@@ -15,7 +15,7 @@ from typing import Any
 import requests
 from requests.adapters import HTTPAdapter
 
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, source_headers
 
 # docs/contract.md §6: on every answer (HSTS too when DASHBOARD_ENABLE_HSTS=true)
 SECURITY_HEADERS = ("Content-Security-Policy", "X-Content-Type-Options", "X-Frame-Options", "Referrer-Policy")
@@ -53,6 +53,7 @@ def send(prepared: requests.PreparedRequest, *, hsts: bool, timeout_s: float) ->
     session = requests.Session()
     adapter = _FromAddress(fresh_loopback())
     session.mount("http://", adapter)
+    prepared.headers.update(source_headers(adapter.address))
     try:
         response = session.send(prepared, stream=True, timeout=(5, timeout_s), allow_redirects=False)
     except requests.RequestException as exc:

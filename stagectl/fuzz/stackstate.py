@@ -8,7 +8,7 @@ import dataclasses
 
 import httpx
 
-from stagectl.loopback import fresh_loopback
+from stagectl.loopback import fresh_loopback, source_headers
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,8 +24,10 @@ def read_state(base_url: str, api_key: str, timeout_s: float = 10.0) -> StackSta
     httpx.HTTPError when either does not answer 200."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    transport = httpx.HTTPTransport(local_address=fresh_loopback())
-    with httpx.Client(base_url=base_url, headers={"X-API-Key": api_key}, timeout=timeout_s, transport=transport) as client:
+    source = fresh_loopback()
+    transport = httpx.HTTPTransport(local_address=source)
+    with httpx.Client(base_url=base_url, headers={"X-API-Key": api_key, **source_headers(source)}, timeout=timeout_s,
+                      transport=transport) as client:
         health = client.get("/health")
         health.raise_for_status()
         metrics = client.get("/metrics")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from stagectl.smoke.runner import SmokeTarget
 
 _RUNNING = ("running", "healthy")
+PEER_ENV = "STAGECTL_PEER"  # compose: how to run a command in another container of the stack
 
 
 def _dashboard_service(project: Project) -> tuple[str, Any]:
@@ -55,10 +57,12 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
         # the compose backend publishes every service at the same host ports (its host overlay)
         # and bind-mounts the dashboard's log directory into the state dir; Docker's port proxy
         # hides the client address, so the suite names its source in X-Forwarded-For, which
-        # that dashboard trusts from Docker's address pools only
+        # that dashboard trusts from its network's gateway only; a peer container shows that
+        # nobody else is believed
         from stagectl.backends.compose import DASHBOARD_LOG, LOG_DIR
+        from stagectl.loopback import FORWARDED_FOR_ENV
 
-        env |= {"STAGECTL_FORWARDED_FOR": "1"}
+        env |= {FORWARDED_FOR_ENV: "1", PEER_ENV: json.dumps(_compose_peer(project, name, svc, backend))}
         return SmokeTarget(url=url, env=env, dashboard_log=project.state_dir / LOG_DIR / DASHBOARD_LOG)
     if backend != "local":  # the log file lives elsewhere: the logging tests say so and skip
         return SmokeTarget(url=url, env=env, dashboard_log=None)
@@ -92,3 +96,17 @@ def _running_dashboard(project: Project, dashboard: str, backend: str) -> Servic
         raise PreflightError(f"no stack is running (dashboard: {state})",
                              hint="run `stagectl up` first, or pass --target URL")
     return row
+
+
+def _compose_peer(project: Project, dashboard: str, svc: Any, backend: str) -> dict:
+    """Another container of the compose stack that can reach the dashboard (the LLM stand-in: same
+    image, so Python is there): the argv that runs a command in it and the dashboard's URL as it
+    sees it. The smoke suite sends a forged X-Forwarded-For from there."""
+    from stagectl.stack import backend_for
+
+    peer = next((n for n, s in project.stack.services.items() if s.enabled and s.runner == "llm_stub"), None)
+    if peer is None:
+        raise ConfigError("the compose smoke suite needs the stack's llm service (a peer container of the dashboard)")
+    compose: Any = backend_for(backend, project)
+    return {"exec": [*map(str, compose.docker.compose.docker_compose_cmd), "exec", "-T", peer], "service": peer,
+            "url": f"http://{dashboard}:{svc.container_port}"}
