@@ -124,8 +124,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await _close_all(services)
             log.info("dashboard stopped")
 
+    # telemetry off: FastAPI's native OpenTelemetry asked the global providers whether it was
+    # configured on every request (~5% of a /health answer); this app's metrics are its own
+    # Prometheus registry (older FastAPI keeps the unknown keyword in `app.extra`).
     app = FastAPI(title="inventario-retail Dashboard API", version=s.app_version or __version__,
-                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, debug=s.debug)
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None, debug=s.debug,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     # No trailing-slash redirects: Starlette builds them as absolute URLs from the Host header,
     # so "GET /metrics/" with "Host: evil.example" answered a 307 to evil.example.
     app.router.redirect_slashes = False
