@@ -118,7 +118,7 @@ def judge(m: Measurement) -> Measurement:
 
 
 def targets_text(m: Measurement) -> str:
-    """The targets `m` is judged on, e.g. "p95≤500 p99≤25 ms", "≥0.5×ceiling req/s"."""
+    """The targets `m` is judged on, e.g. "p95≤500 p99≤25 ms", "p95≤100 ms, ≥0.5×ceiling" (throughput)."""
     parts = []
     if m.limit_ms is not None:
         parts.append(f"p95≤{m.limit_ms:g}")
@@ -126,7 +126,7 @@ def targets_text(m: Measurement) -> str:
         parts.append(f"p99≤{m.p99_limit_ms:g}")
     text = " ".join(parts) + (" ms" if parts else "")
     if m.min_ceiling_share is not None:
-        text += f"{', ' if text else ''}≥{m.min_ceiling_share:g}×ceiling req/s"
+        text += f"{', ' if text else ''}≥{m.min_ceiling_share:g}×ceiling"
     return text
 
 
