@@ -6,6 +6,7 @@ API's back (straight into the database) can leave stale.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -49,6 +50,18 @@ async def cached(services: Services, kind: str, suffix: str, build: Callable[[],
         return await build(), "BYPASS"
     if hit is not None:
         return hit, "HIT"
+    # One build per missing entry: the requests that miss while it runs wait for it instead of
+    # each running the same query (at 10 clients a cold entry was 10 builds at once). In a task of
+    # its own, shielded, so one waiter giving up does not cancel it for the others.
+    flight = services.cache_builds.get(key)
+    if flight is None:
+        flight = services.cache_builds[key] = asyncio.ensure_future(_build_and_store(services, key, build, ttl_s))
+        flight.add_done_callback(lambda done: _landed(services, key, done))
+    return await asyncio.shield(flight)
+
+
+async def _build_and_store(services: Services, key: str, build: Callable[[], Awaitable[dict]],
+                           ttl_s: int | None) -> tuple[dict | str, str]:
     body = await build()
     try:
         await services.redis.cache_set(key, json.dumps(body), ttl_s)
@@ -56,3 +69,9 @@ async def cached(services: Services, kind: str, suffix: str, build: Callable[[],
         services.fallback("redis")
         return body, "BYPASS"
     return body, "MISS"
+
+
+def _landed(services: Services, key: str, done: asyncio.Future) -> None:
+    services.cache_builds.pop(key, None)
+    if not done.cancelled():
+        done.exception()   # retrieved here too: when every waiter went away, asyncio would log it
