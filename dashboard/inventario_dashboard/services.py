@@ -32,6 +32,7 @@ class Services:
     started_at: float = 0.0
     open_streams: int = 0      # SSE streams holding a Redis pub/sub connection right now
     cache_dirty: bool = True   # the cache may hold stale lists: bump its version before use
+    cache_builds: dict = field(default_factory=dict)   # cache key -> the build of its entry in flight
     background: list = field(default_factory=list)
     trusted_proxies: frozenset = frozenset()   # DASHBOARD_TRUSTED_PROXIES: may set X-Forwarded-For
     configured_health_interval: float = 0.0   # HEALTH_CHECK_INTERVAL as started (admin may change the live one)

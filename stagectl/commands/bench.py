@@ -21,13 +21,17 @@ def _ms(value) -> str:
 
 
 def _table(run) -> Table:
+    from stagectl.bench.load import targets_text  # the load client is heavy: imported when bench runs
+
     table = Table(title="stagectl bench", title_justify="left")
-    for column in ("target", "n", "errors", "p50 ms", "p95 ms", "p99 ms", "req/s", "limit", "×ceiling", "status"):
+    for column in ("target", "n", "errors", "p50 ms", "p95 ms", "p99 ms", "req/s", "targets", "req/s ×ceiling",
+                   "status"):
         table.add_column(column)
     style = {"pass": "green", "fail": "red"}
     for t in run.targets:
-        limit = f"p95≤{t.limit_ms:g}" if t.limit_ms is not None else ""
-        ratio = f"{t.ratio_p50_to_ceiling:.1f}" if t.ratio_p50_to_ceiling is not None else ""
+        limit = targets_text(t)
+        # the throughput share: the figure /health is judged on (PERF_HEALTH_CEILING_SHARE)
+        ratio = f"{t.ratio_throughput_to_ceiling:.2f}" if t.ratio_throughput_to_ceiling is not None else ""
         table.add_row(t.name, str(t.count), str(t.errors), _ms(t.p50_ms), _ms(t.p95_ms), _ms(t.p99_ms),
                       _ms(t.throughput_rps), limit, ratio, f"[{style[t.status]}]{t.status}[/]")
     for c in run.not_applicable:

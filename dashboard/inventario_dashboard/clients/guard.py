@@ -7,6 +7,7 @@ app answers with an honest 503.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -17,6 +18,8 @@ from ..resilience.breaker import CircuitBreaker, CircuitOpenError
 
 T = TypeVar("T")
 log = logging.getLogger("inventario_dashboard.clients")
+_FIRST_RETRY_WAIT_S = 0.05   # the wait before the second attempt; it doubles up to the maximum
+_MAX_RETRY_WAIT_S = 0.5
 
 
 class ServiceCallFailed(Exception):
@@ -72,11 +75,21 @@ class Guard:
             raise ServiceCallFailed(self.service, type(exc).__name__) from exc
 
     async def read(self, fn: Callable[[], Awaitable[T]]) -> T:
-        """An idempotent read: retried up to HTTP_RETRY_ATTEMPTS, never once the breaker is open."""
+        """An idempotent read: retried up to HTTP_RETRY_ATTEMPTS, never once the breaker is open.
+
+        The first attempt runs outside tenacity: nearly every read succeeds at once, and setting
+        up an AsyncRetrying per call cost ~5% of the CPU of a cached read. The retries then wait
+        as one tenacity loop over every attempt would: 0.05 s, 0.1 s, 0.2 s … (at most 0.5 s)."""
+        try:
+            return await self.call(fn)
+        except ServiceCallFailed as exc:
+            if exc.reason == "circuit_open" or self._attempts == 1:
+                raise
+        await asyncio.sleep(_FIRST_RETRY_WAIT_S)
         try:
             async for attempt in AsyncRetrying(
-                    stop=stop_after_attempt(self._attempts),
-                    wait=wait_exponential(multiplier=0.05, max=0.5),
+                    stop=stop_after_attempt(self._attempts - 1),
+                    wait=wait_exponential(multiplier=2 * _FIRST_RETRY_WAIT_S, max=_MAX_RETRY_WAIT_S),
                     retry=retry_if_not_exception_type((_NoRetry, ClientInputError)), reraise=True):
                 with attempt:
                     return await self._call_final_if_open(fn)

@@ -62,8 +62,10 @@ class RedisStore:
         key, raw = await self.guard.read(run)
         return key, (raw or None)
 
-    async def cache_set(self, key: str, raw_json: str) -> None:
-        await self.guard.call(lambda: self.client.set(key, raw_json, ex=self.cache_ttl))
+    async def cache_set(self, key: str, raw_json: str, ttl_s: int | None = None) -> None:
+        """Store an entry for ``ttl_s`` seconds (default REDIS_CACHE_TTL)."""
+        ex = min(ttl_s, self.cache_ttl) if ttl_s else self.cache_ttl
+        await self.guard.call(lambda: self.client.set(key, raw_json, ex=ex))
 
     async def invalidate_cache(self) -> None:
         await self.guard.call(lambda: self.client.incr(CACHE_VERSION_KEY))

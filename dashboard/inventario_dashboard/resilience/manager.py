@@ -72,6 +72,9 @@ class DegradationManager:
         self._transitions: deque[dict[str, Any]] = deque(maxlen=MAX_TRANSITIONS)
         self._episodes: deque[float] = deque(maxlen=MAX_EPISODES)  # seconds per past degradation
         self._episode_start: float | None = None
+        # bumped after every evaluation and reported failure: what /health reports from here
+        # (statuses, score, level, features, transitions) changes only then
+        self.version = 0
 
     # --- evaluation
     async def evaluate_once(self) -> None:
@@ -178,6 +181,7 @@ class DegradationManager:
             self._better_streak.clear()
         if self._evaluated:
             self._track_episode()
+        self.version += 1
         self._notify_listeners()
 
     def _move_to(self, new: Level) -> None:

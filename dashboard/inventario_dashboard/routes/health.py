@@ -9,6 +9,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from ..resilience.breaker import BreakerState
 from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import key_is_valid, presented_key, require_api_key
@@ -18,7 +19,7 @@ STATUS_BY_LEVEL = {"OPTIMAL": "healthy", "DEGRADED": "degraded", "LIMITED": "deg
                    "MINIMAL": "degraded", "EMERGENCY": "critical"}
 
 
-def _json(data: dict) -> bytes:
+def _json(data: dict | str) -> bytes:
     # exactly what FastAPI's JSONResponse renders
     return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")).encode()
 
@@ -44,12 +45,13 @@ def fast_answers(services: Services) -> dict:
     def encoded(answer):
         status, data = answer
         return status, _json(data)
+    report = EncodedReport(services)
     return {"/health/live": lambda given: encoded(live_answer(services)),
             "/health/ready": lambda given: encoded(ready_answer(services)),
-            "/health": lambda given: _health_answer(services, given)}
+            "/health": lambda given: _health_answer(services, given, report)}
 
 
-def _health_answer(services: Services, given: str | None) -> tuple[int, bytes] | None:
+def _health_answer(services: Services, given: str | None, report: EncodedReport) -> tuple[int, bytes] | None:
     """/health: the short answer without a key, the full report with a valid one; a wrong key
     falls through to the route (its 401). FastAPI's jsonable_encoder walked the full report for
     ~0.3 ms per request; every value in it is already plain JSON."""
@@ -57,7 +59,43 @@ def _health_answer(services: Services, given: str | None) -> tuple[int, bytes] |
         return 200, _json(short_answer(services))
     if not key_is_valid(services, given):
         return None
-    return 200, _json({**short_answer(services), **full_report(services)})
+    return 200, report.body()
+
+
+_NOW = "\x00timestamp\x00"   # the timestamp's stand-in while a report is encoded ahead of time
+_NOW_ENCODED = _json(_NOW)
+
+
+class EncodedReport:
+    """The full report's bytes, encoded once and reused while nothing in them can change.
+
+    Building and encoding it was over half of the CPU of a keyed /health answer. It can change only
+    (a) when the manager evaluates or hears of a failure (its ``version``), (b) when a breaker's
+    failure count moves (a success resets it without telling anyone), (c) when a client starts
+    dialling elsewhere, and (d) with the clock: the timestamp (filled in per answer) and, below
+    OPTIMAL or with a breaker not closed, the recovery prediction and breaker timings. So the
+    bytes are reused only with every breaker closed and no prediction, under the key (a, b, c);
+    otherwise the report is built fresh, as before."""
+
+    def __init__(self, services: Services):
+        self._services = services
+        self._key: tuple | None = None
+        self._parts: tuple[bytes, bytes] = (b"", b"")
+
+    def body(self) -> bytes:
+        services = self._services
+        manager = services.manager
+        breakers = services.breakers.values()
+        # `state` (not `_state`): reading it is what turns an OPEN breaker HALF_OPEN on time
+        if manager.recovery_prediction() is not None or any(b.state is not BreakerState.CLOSED for b in breakers):
+            return _json({**short_answer(services), **full_report(services)})
+        key = (manager.version, tuple(b.failure_count for b in breakers), _endpoints(services))
+        if key != self._key:
+            head, _, tail = _json({**short_answer(services), **full_report(services, now=_NOW)}).partition(
+                _NOW_ENCODED)
+            self._key, self._parts = key, (head, tail)
+        head, tail = self._parts
+        return b"".join((head, _json(_timestamp()), tail))
 
 
 @router.get("/health/live", include_in_schema=False)
@@ -85,14 +123,22 @@ async def health(request: Request, services: Services = Depends(get_services)) -
     return {**short, **full_report(services)}
 
 
-def full_report(services: Services) -> dict:
-    """Everything §6 lists for an authenticated /health."""
-    s, manager = services.settings, services.manager
-    report_services = {}
+def _endpoints(services: Services) -> tuple[str, str, str | None, str]:
     # what each client actually dials (its own state, not the settings): smoke compares it with
     # the configuration, so a client that ignores its setting cannot pass unseen
-    endpoints = {"database": services.db.endpoint_in_use, "redis": services.redis.endpoint_in_use,
-                 "s3": services.s3.endpoint_in_use, "openai": services.llm.endpoint_in_use}
+    return (services.db.endpoint_in_use, services.redis.endpoint_in_use, services.s3.endpoint_in_use,
+            services.llm.endpoint_in_use)
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def full_report(services: Services, now: str | None = None) -> dict:
+    """Everything §6 lists for an authenticated /health (``now``: its timestamp, default the clock)."""
+    s, manager = services.settings, services.manager
+    report_services = {}
+    endpoints = dict(zip(("database", "redis", "s3", "openai"), _endpoints(services)))
     for name, health in manager.services.items():
         report_services[name] = {
             "status": health.status, "latency_ms": health.latency_ms,
@@ -104,7 +150,7 @@ def full_report(services: Services) -> dict:
     return {
         "environment": s.environment,
         "version": s.app_version,
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": now or _timestamp(),
         "health_score": manager.score,
         "services": report_services,
         "features": manager.features(),

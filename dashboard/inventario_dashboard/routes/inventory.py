@@ -7,13 +7,13 @@ snapshot with ``X-Data-Source: cache``.
 from __future__ import annotations
 
 import hashlib
-import json
 
 from fastapi import APIRouter, Depends, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from .. import inventory_repo as repo
 from ..clients.guard import ServiceCallFailed
+from ..read_cache import answer, cached
 from ..services import Services, get_services
 from ..web.errors import ApiError, FeatureUnavailable
 from ..web.security import feature, retry_after_s
@@ -22,41 +22,6 @@ router = APIRouter()
 SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 # PostgreSQL's OFFSET is a bigint: past it the query fails (was a 500); far below it is plenty.
 MAX_OFFSET = 2**31 - 1
-
-
-def _answer(body: dict | str, cache: str, source: str, status: int = 200) -> Response:
-    headers = {"X-Cache": cache, "X-Data-Source": source}
-    if isinstance(body, str):   # a cache hit is served as stored: no decode/encode round trip
-        return Response(body, status_code=status, media_type="application/json", headers=headers)
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-async def _cached(services: Services, kind: str, suffix: str, build) -> tuple[dict | str, str]:
-    """(body, X-Cache) — through the cache when allowed, else built straight from the database."""
-    s = services.settings
-    if not services.manager.feature_available("redis_cache"):
-        if s.feature_cache_enabled and not services.manager.service_up("redis"):
-            if not s.redis_cb_bypass_cache:
-                raise FeatureUnavailable("redis_cache", services.manager.level.name, retry_after_s(services))
-            services.fallback("redis")
-        return await build(), "BYPASS"
-    try:
-        if services.cache_dirty:
-            await services.redis.invalidate_cache()
-            services.cache_dirty = False
-        key, hit = await services.redis.cache_lookup(kind, suffix)
-    except ServiceCallFailed:
-        services.fallback("redis")
-        return await build(), "BYPASS"
-    if hit is not None:
-        return hit, "HIT"
-    body = await build()
-    try:
-        await services.redis.cache_set(key, json.dumps(body))
-    except ServiceCallFailed:
-        services.fallback("redis")
-        return body, "BYPASS"
-    return body, "MISS"
 
 
 def _database_readable(services: Services) -> bool:
@@ -86,8 +51,8 @@ async def list_inventory(category: str | None = Query(None, max_length=64),
                 items = await repo.list_products(services, category, limit, offset)
                 return {"items": items, "count": len(items), "limit": limit, "offset": offset,
                         "read_only": False}
-            body, cache = await _cached(services, "list", suffix, build)
-            return _answer(body, cache, "database")
+            body, cache = await cached(services, "list", suffix, build)
+            return answer(body, cache, "database")
         except ServiceCallFailed as exc:
             if exc.service != "database":
                 raise
@@ -95,7 +60,7 @@ async def list_inventory(category: str | None = Query(None, max_length=64),
     if category:
         products = [p for p in products if p.get("category") == category]
     items = products[offset:offset + limit]
-    return _answer({"items": items, "count": len(items), "limit": limit, "offset": offset,
+    return answer({"items": items, "count": len(items), "limit": limit, "offset": offset,
                     "read_only": True, "snapshot_refreshed_at": refreshed}, "BYPASS", "cache")
 
 
@@ -121,8 +86,8 @@ async def get_inventory_item(sku: str = Path(pattern=SKU_PATTERN),
                 if item is None:   # raised before caching: a miss is never cached
                     raise ApiError(404, "unknown_sku", sku=sku)
                 return {"item": item, "read_only": False}
-            body, cache = await _cached(services, "item", sku, build)
-            return _answer(body, cache, "database")
+            body, cache = await cached(services, "item", sku, build)
+            return answer(body, cache, "database")
         except ServiceCallFailed as exc:
             if exc.service != "database":
                 raise
@@ -130,4 +95,4 @@ async def get_inventory_item(sku: str = Path(pattern=SKU_PATTERN),
     item = next((p for p in products if p["sku"] == sku), None)
     if item is None:
         raise ApiError(404, "unknown_sku", sku=sku, read_only=True)
-    return _answer({"item": item, "read_only": True, "snapshot_refreshed_at": refreshed}, "BYPASS", "cache")
+    return answer({"item": item, "read_only": True, "snapshot_refreshed_at": refreshed}, "BYPASS", "cache")

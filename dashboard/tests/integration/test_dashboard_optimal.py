@@ -95,6 +95,33 @@ def test_inventory_crud_and_cache(api):
     assert api.delete(f"/api/inventory/{sku}").status_code == 404
 
 
+def test_analytics_summary_is_cached_and_every_write_shows_at_once(api):
+    """The summary is served from the cache (HIT) until a write through the API, whose effect the
+    next answer shows (MISS with the new totals); each threshold has its own entry."""
+    first = api.get("/api/analytics/summary", params={"low_stock_below": 7})
+    again = api.get("/api/analytics/summary", params={"low_stock_below": 7})
+    assert (first.status_code, again.status_code) == (200, 200), first.text
+    assert again.headers["X-Cache"] == "HIT" and again.json() == first.json()
+    assert again.headers["content-type"] == "application/json"
+    sku = f"SUM-{time.monotonic_ns()}"
+    created = api.post("/api/inventory", json={"sku": sku, "name": "Summed", "price": 2.5, "quantity": 4})
+    assert created.status_code == 201 and created.json()["propagation"]["cache_invalidated"] is True
+    after = api.get("/api/analytics/summary", params={"low_stock_below": 7})
+    assert after.headers["X-Cache"] == "MISS", after.headers
+    assert after.json()["products"] == first.json()["products"] + 1
+    assert after.json()["units"] == first.json()["units"] + 4
+    assert after.json()["low_stock"] == first.json()["low_stock"] + 1
+    assert after.json()["stock_value"] == pytest.approx(first.json()["stock_value"] + 10.0)
+    other = api.get("/api/analytics/summary", params={"low_stock_below": 3})
+    assert other.headers["X-Cache"] == "MISS" and other.json()["low_stock_below"] == 3
+    assert api.patch(f"/api/inventory/{sku}", json={"quantity_delta": -4}).status_code == 200
+    sold = api.get("/api/analytics/summary", params={"low_stock_below": 7})
+    assert sold.headers["X-Cache"] == "MISS" and sold.json()["units"] == first.json()["units"]
+    assert api.delete(f"/api/inventory/{sku}").status_code == 204
+    gone = api.get("/api/analytics/summary", params={"low_stock_below": 7})
+    assert gone.json()["products"] == first.json()["products"]
+
+
 def test_realtime_inventory_and_events(api, dash):
     sku = f"RT-{time.monotonic_ns()}"
     with httpx.Client(base_url=dash.url, headers={"X-API-Key": dash.api_key}, timeout=10) as sse:
