@@ -1,13 +1,15 @@
 """Least privilege on the live stack: the dashboard's database role can do nothing beyond its own
-schema, a forwarded-for header from a local process does not change who the client is, and
-Prometheus' lifecycle API (POST /-/quit) is off."""
+schema, a forwarded-for header from a local process does not change who the client is,
+Prometheus' lifecycle API (POST /-/quit) is off, and no service of a local stack runs as root."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -86,3 +88,32 @@ class TestPrometheusLifecycle:
         answer = httpx.post(f"{base}/-/quit", timeout=5)
         assert answer.status_code == 403, (answer.status_code, answer.text[:200])
         assert httpx.get(f"{base}/-/healthy", timeout=5).status_code == 200
+
+
+def _listener(port: int) -> psutil.Process | None:
+    """The process listening on 127.0.0.1:`port` (root sees every process's sockets)."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return psutil.Process(conn.pid)
+    return None
+
+
+@pytest.mark.local_access("the processes of a stack the local backend started on this machine")
+class TestServiceUsers:
+    def test_no_service_runs_as_root(self, cfg):
+        """Fault: a service of the local stack (the dashboard, the LLM stand-in, moto: a Python
+        under /root, a checkout in a 0700 directory) was started as root."""
+        if os.geteuid() != 0:
+            pytest.skip("stagectl does not run as root here: every service runs as the invoking user")
+        listed = cfg.env.get("STAGECTL_LOCAL_SERVICES")
+        if not listed:
+            pytest.skip("not a stack of the local backend (STAGECTL_LOCAL_SERVICES unset): a container's "
+                        "user is its image's (docs/backends.md)")
+        services = dict(item.rsplit(":", 1) for item in listed.split(","))
+        users = {}
+        for name, port in services.items():
+            proc = _listener(int(port))
+            assert proc is not None, f"{name}: nothing listens on port {port}"
+            users[name] = (proc.username(), proc.pid, proc.name())
+        as_root = {name: seen for name, seen in users.items() if seen[0] == "root"}
+        assert not as_root, f"services running as root: {as_root}"

@@ -42,7 +42,9 @@ class AlertWatch:
         """The watch on the stack's own Prometheus; `backend` delivers its reload signal."""
         svc = next(((n, s) for n, s in project.stack.services.items() if s.runner == "prometheus"), None)
         name, port = (svc[0], svc[1].port) if svc else ("prometheus", 0)
-        return cls(f"http://127.0.0.1:{port}", project.state_dir / "prometheus" / "prometheus.yml",
+        from stagectl.backends.local.promconfig import config_dir
+
+        return cls(f"http://127.0.0.1:{port}", config_dir(project.state_dir) / "prometheus.yml",
                    lambda: backend.signal(name, signal.SIGHUP))
 
     def unavailable(self) -> str | None:

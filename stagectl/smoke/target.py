@@ -46,7 +46,8 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
     if target:
         return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
     backend = backend_name(backend, project)
-    url = f"http://127.0.0.1:{_running_dashboard(project, name, backend).port}"
+    dashboard, rows = _running_dashboard(project, name, backend)
+    url = f"http://127.0.0.1:{dashboard.port}"
     if backend != "local":  # the endpoints the dashboard's container dials, for the endpoint test
         from stagectl.smoke.endpoints import ENV_NAME, compose_dashboard_env, encoded
 
@@ -63,6 +64,8 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
     if backend != "local":  # the log file lives elsewhere: the logging tests say so and skip
         return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
+    # the processes the least-privilege check looks up by their listening port
+    env["STAGECTL_LOCAL_SERVICES"] = ",".join(f"{r.name}:{r.port}" for r in rows if r.state in _RUNNING)
     return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
 
 
@@ -79,8 +82,9 @@ def remote_smoke_target(project: Project, remote: RemoteTarget) -> SmokeTarget:
     return SmokeTarget(url=remote.url, env=env, dashboard_log=None, remote=True)
 
 
-def _running_dashboard(project: Project, dashboard: str, backend: str) -> ServiceStatus:
-    """The dashboard's status row (its published port); PreflightError when it is not running."""
+def _running_dashboard(project: Project, dashboard: str, backend: str) -> tuple[ServiceStatus, list[ServiceStatus]]:
+    """The dashboard's status row (its published port) and every row; PreflightError when the
+    dashboard is not running."""
     from stagectl.stack import backend_for
 
     stack_backend = backend_for(backend, project)
@@ -91,4 +95,4 @@ def _running_dashboard(project: Project, dashboard: str, backend: str) -> Servic
         state = row.state if row else "unknown"
         raise PreflightError(f"no stack is running (dashboard: {state})",
                              hint="run `stagectl up` first, or pass --target URL")
-    return row
+    return row, rows
