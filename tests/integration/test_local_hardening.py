@@ -267,6 +267,27 @@ def test_dashboard_runs_as_the_service_user_from_a_private_clone(clone):
 
 
 @NEEDS_ROOT
+def test_no_readable_runtime_means_root_and_the_log_says_why(clone, root, monkeypatch):
+    """Where no runtime can be made, the service still starts (as root, as before) and says why;
+    the smoke check above then reports it."""
+    from stagectl.backends.local import pyruntime
+
+    blocker = root / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setattr(pyruntime, "RUNTIME_ROOT", str(blocker / "python"))
+    pyruntime._shared_runtime.cache_clear()
+    svc = service("llm_stub")
+    ctx = runners.RunnerContext(Stack(version=1, project="hard", services={"llm": svc}), {"OPENAI_API_KEY": "k"},
+                                clone, clone / ".stagectl" / "hard")
+    try:
+        launch = runners.build_launch("llm", svc, ctx)
+    finally:
+        pyruntime._shared_runtime.cache_clear()
+    assert launch.user is None
+    assert "stagectl: running as root: no Python runtime 'stagectl' can read" in (ctx.state_dir / "logs" / "llm.log").read_text()
+
+
+@NEEDS_ROOT
 def test_new_dashboard_code_gets_a_new_copy(clone):
     """Fault: the service user keeps running the copy of code the checkout has since changed."""
     from stagectl.backends.local import pyruntime
