@@ -4,6 +4,7 @@ Prometheus' lifecycle API (POST /-/quit) is off, and no service of a local stack
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import random
@@ -102,7 +103,7 @@ def _listener(port: int) -> psutil.Process | None:
 class TestServiceUsers:
     def test_no_service_runs_as_root(self, cfg):
         """Fault: a service of the local stack (the dashboard, the LLM stand-in, moto: a Python
-        under /root, a checkout in a 0700 directory) was started as root."""
+        under /root, a checkout in a 0700 directory) was started as root, or kept root's group."""
         if os.geteuid() != 0:
             pytest.skip("stagectl does not run as root here: every service runs as the invoking user")
         listed = cfg.env.get("STAGECTL_LOCAL_SERVICES")
@@ -110,10 +111,10 @@ class TestServiceUsers:
             pytest.skip("not a stack of the local backend (STAGECTL_LOCAL_SERVICES unset): a container's "
                         "user is its image's (docs/backends.md)")
         services = dict(item.rsplit(":", 1) for item in listed.split(","))
-        users = {}
+        seen = {}
         for name, port in services.items():
             proc = _listener(int(port))
             assert proc is not None, f"{name}: nothing listens on port {port}"
-            users[name] = (proc.username(), proc.pid, proc.name())
-        as_root = {name: seen for name, seen in users.items() if seen[0] == "root"}
+            seen[name] = (proc.username(), grp.getgrgid(proc.gids().effective).gr_name, proc.pid, proc.name())
+        as_root = {name: ids for name, ids in seen.items() if ids[0] == "root" or ids[1] == "root"}
         assert not as_root, f"services running as root: {as_root}"

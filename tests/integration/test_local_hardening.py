@@ -192,9 +192,12 @@ def test_redis_runs_as_the_service_user(root):
         client = redis.Redis(host="127.0.0.1", port=svc.port, password="secret-pw", socket_timeout=2)
         assert wait_until(client.ping), (ctx.state_dir / "logs" / "redis.log").read_text()[-2000:]
         client.close()
-        expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
-        assert uid_of(proc.pid) == expected != 0
-        assert ctx.data_dir("redis").stat().st_uid == expected
+        entry = pwd.getpwnam(privileges.SERVICE_USER)
+        assert uid_of(proc.pid) == entry.pw_uid != 0
+        # its own group, not root's: `user=` alone changes only the uid
+        assert psutil.Process(proc.pid).gids().effective == entry.pw_gid != 0
+        assert not set(psutil.Process(proc.pid).gids()) & {0}
+        assert ctx.data_dir("redis").stat().st_uid == entry.pw_uid
     finally:
         stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
 
@@ -211,9 +214,10 @@ def test_system_binaries_run_as_the_service_user(root, runner):
     assert launch.user == privileges.SERVICE_USER
 
 
-def listener_uid(port: int) -> int:
+def listener_ids(port: int) -> tuple[int, int]:
+    """(uid, gid) of the process listening on `port`."""
     pid = next(c.pid for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
-    return uid_of(pid)
+    return psutil.Process(pid).uids().effective, psutil.Process(pid).gids().effective
 
 
 @NEEDS_ROOT
@@ -235,7 +239,8 @@ def test_python_services_run_as_the_service_user_from_a_private_clone(clone, run
         path, headers = ("/v1/models", {"Authorization": f"Bearer {key}"}) if runner == "llm_stub" else ("/", {})
         answer = wait_until(lambda: httpx.get(f"http://127.0.0.1:{svc.port}{path}", headers=headers, timeout=2), timeout=30)
         assert answer.status_code == 200, ((ctx.state_dir / "logs" / f"{runner}.log").read_text()[-2000:], answer.text[:300])
-        assert listener_uid(svc.port) == expected != 0
+        entry = pwd.getpwnam(privileges.SERVICE_USER)
+        assert listener_ids(svc.port) == (entry.pw_uid, entry.pw_gid) and 0 not in (entry.pw_uid, entry.pw_gid)
     finally:
         stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
     data = ctx.data_dir(runner)
@@ -387,14 +392,17 @@ def run_user_check(services: str) -> subprocess.CompletedProcess:
 
 
 @NEEDS_ROOT
-@pytest.mark.parametrize("as_user", [None, privileges.SERVICE_USER])
-def test_smoke_check_sees_a_service_running_as_root(root, as_user):
-    """The smoke check fails for a listener owned by root (the seeded fault), passes for the service user's."""
+@pytest.mark.parametrize("identity", ["root", "service user, root's group", "service user"])
+def test_smoke_check_sees_a_service_running_as_root(root, identity):
+    """The smoke check fails for a listener running as root or in root's group (the seeded
+    faults), and passes for the service user's own identity."""
     port = free_port()
     privileges.ensure_service_user()
-    uid = pwd.getpwnam(as_user).pw_uid if as_user else 0
-    # it drops to `uid` itself once started: stagectl's interpreter may sit where that user cannot go
-    proc = subprocess.Popen([sys.executable, "-c", f"import os, socket, time; os.setgid({uid and pwd.getpwnam(as_user).pw_gid}); "
+    entry = pwd.getpwnam(privileges.SERVICE_USER)
+    uid, gid = {"root": (0, 0), "service user, root's group": (entry.pw_uid, 0),
+                "service user": (entry.pw_uid, entry.pw_gid)}[identity]
+    # it drops to uid:gid itself once started: stagectl's interpreter may sit where that user cannot go
+    proc = subprocess.Popen([sys.executable, "-c", f"import os, socket, time; os.setgroups([]); os.setgid({gid}); "
                              f"os.setuid({uid}); s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"],
                             cwd="/", start_new_session=True)
     try:
@@ -403,7 +411,8 @@ def test_smoke_check_sees_a_service_running_as_root(root, as_user):
         done = run_user_check(f"seeded:{port}")
     finally:
         stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
-    if as_user is None:
-        assert done.returncode == 1 and "services running as root: {'seeded': ('root'" in done.stdout, done.stdout[-2000:]
-    else:
+    if identity == "service user":
         assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:]
+    else:
+        user = "root" if uid == 0 else privileges.SERVICE_USER
+        assert done.returncode == 1 and f"services running as root: {{'seeded': ('{user}', 'root'" in done.stdout, done.stdout[-2000:]

@@ -35,7 +35,7 @@ from stagectl.backends.local.privileges import (
 from stagectl.binaries import PG_INSTALL, postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
-from stagectl.process import open_private, prewarm_argv
+from stagectl.process import as_user, open_private, prewarm_argv
 
 
 @dataclasses.dataclass
@@ -305,7 +305,7 @@ def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
 
 def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None = None,
             fail_on_error_output: bool = False) -> None:
-    done = subprocess.run(argv, user=user, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv, **as_user(user), cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
     output = (done.stdout + done.stderr).strip()
     # single-user mode exits 0 even when a statement fails; it only says ERROR on stderr
     failed = done.returncode != 0 or (fail_on_error_output and any(
