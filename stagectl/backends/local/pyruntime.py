@@ -148,18 +148,36 @@ def _build(tmp: Path, dists: list[metadata.Distribution], copy_prefix: bool, exe
     site = str(tmp / "site")
     made: set[str] = set()
     for dist in dists:
-        if dist.files is None:
-            raise PreflightError(f"the Python distribution {dist.name!r} lists no files (no RECORD)",
-                                 hint=f"pip install --force-reinstall {dist.name}")
         base = os.path.realpath(str(dist.locate_file("")))
-        for rel in dist.files:
-            src = os.path.normpath(os.path.join(base, str(rel)))
+        for rel in _files_of(dist, base):
+            src = os.path.normpath(os.path.join(base, rel))
             if not src.startswith(base + os.sep) or not os.path.isfile(src):
                 continue  # console scripts in bin/, files a later install removed
             _link_or_copy(src, os.path.join(site, src[len(base) + 1:]), made)
     if copy_prefix:
         _copy_prefix(str(tmp / "prefix"), exe, stdlib, made)
     (tmp / "complete").write_text("ok\n", encoding="utf-8")
+
+
+def _files_of(dist: metadata.Distribution, base: str) -> list[str]:
+    """The distribution's files, relative to `base`: its RECORD, or (Debian's packages ship none)
+    everything under its top-level names from top_level.txt."""
+    if dist.files is not None:
+        return [str(rel) for rel in dist.files]
+    tops = (dist.read_text("top_level.txt") or "").split()
+    if not tops:
+        raise PreflightError(f"the Python distribution {dist.name!r} lists no files (no RECORD, no top_level.txt)",
+                             hint=f"pip install --force-reinstall {dist.name}")
+    info = getattr(dist, "_path", None)  # its .dist-info: importlib.metadata.version() must work there too
+    found = [os.path.relpath(os.path.join(info, f), base) for f in os.listdir(info)] if info and os.path.isdir(info) else []
+    for entry in os.listdir(base):
+        if entry.split(".")[0] in tops:
+            path = os.path.join(base, entry)
+            if os.path.isdir(path):
+                found += [os.path.relpath(os.path.join(d, f), base) for d, _, fs in os.walk(path) for f in fs]
+            else:
+                found.append(entry)
+    return found
 
 
 def _copy_prefix(prefix: str, exe: str, stdlib: str, made: set[str]) -> None:
