@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import pwd
 import queue
 import signal
 import subprocess
@@ -75,12 +76,21 @@ def spawn(
             stderr=subprocess.STDOUT,
             env=child_env,
             cwd=str(cwd) if cwd else None,
-            user=user,
+            **as_user(user),
             start_new_session=True,
             preexec_fn=_pdeathsig(death_signal),  # runs after setreuid: survives user=
             close_fds=True,
             umask=0o077,  # what a service writes (Redis' AOF holds sessions) is its own: 0600/0700
         )
+
+
+def as_user(user: str | None) -> dict:
+    """Popen arguments that run a child as `user` with that user's own groups: `user=` alone
+    changes only the uid, and the child would keep root's group (gid 0) and root's groups."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": os.getgrouplist(user, entry.pw_gid)}
 
 
 def private_dir(path: Path, *, mode: int = 0o700) -> Path:

@@ -1,15 +1,18 @@
 """Least privilege on the live stack: the dashboard's database role can do nothing beyond its own
 schema, a forwarded-for header from anyone but the trusted proxy (none locally; under compose the
-port proxy's gateway, so the header comes from a peer container) does not change who the client is, and
-Prometheus' lifecycle API (POST /-/quit) is off."""
+port proxy's gateway, so the header comes from a peer container) does not change who the client is,
+Prometheus' lifecycle API (POST /-/quit) is off, and no service of a local stack runs as root."""
 
 from __future__ import annotations
 
+import grp
 import json
+import os
 import random
 import subprocess
 
 import httpx
+import psutil
 import psycopg
 import pytest
 
@@ -140,3 +143,41 @@ class TestPrometheusLifecycle:
         answer = httpx.post(f"{base}/-/quit", timeout=5)
         assert answer.status_code == 403, (answer.status_code, answer.text[:200])
         assert httpx.get(f"{base}/-/healthy", timeout=5).status_code == 200
+
+
+def _listener(port: int) -> psutil.Process | None:
+    """The process listening on 127.0.0.1:`port` (root sees every process's sockets)."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            return psutil.Process(conn.pid)
+    return None
+
+
+@pytest.mark.local_access("the processes (or containers) of a stack stagectl started on this machine")
+class TestServiceUsers:
+    def test_no_service_runs_as_root(self, cfg):
+        """Fault: a service of the local stack (the dashboard, the LLM stand-in, moto: a Python
+        under /root, a checkout in a 0700 directory) was started as root, or kept root's group; under
+        compose, an image without a USER (its process runs as uid 0)."""
+        containers = cfg.env.get("STAGECTL_CONTAINER_PIDS")
+        listed = cfg.env.get("STAGECTL_LOCAL_SERVICES")
+        seen = {}
+        if containers:  # compose: each container's main process, as this host sees it
+            for name, pid in (item.rsplit(":", 1) for item in containers.split(",")):
+                proc = psutil.Process(int(pid))
+                seen[name] = (proc.uids().effective, proc.gids().effective, proc.pid, proc.name())
+            as_root = {name: ids for name, ids in seen.items() if ids[0] == 0 or ids[1] == 0}
+            assert not as_root, f"containers whose process runs as uid or gid 0: {as_root}"
+            return
+        if os.geteuid() != 0:
+            pytest.skip("stagectl does not run as root here: every service runs as the invoking user")
+        if not listed:
+            pytest.skip("neither a local stack's services (STAGECTL_LOCAL_SERVICES) nor a compose stack's "
+                        "containers (STAGECTL_CONTAINER_PIDS) were given")
+        services = dict(item.rsplit(":", 1) for item in listed.split(","))
+        for name, port in services.items():
+            proc = _listener(int(port))
+            assert proc is not None, f"{name}: nothing listens on port {port}"
+            seen[name] = (proc.username(), grp.getgrgid(proc.gids().effective).gr_name, proc.pid, proc.name())
+        as_root = {name: ids for name, ids in seen.items() if ids[0] == "root" or ids[1] == "root"}
+        assert not as_root, f"services running as root: {as_root}"

@@ -12,6 +12,8 @@ reachable) the watch is unavailable and says why: the breaker checks then record
 
 from __future__ import annotations
 
+import os
+import pwd
 import signal
 import time
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import httpx
 import yaml
+
+from stagectl.backends.local.privileges import private_file
 
 CHAOS_INTERVAL = "1s"
 CHAOS_FOR = "1s"
@@ -42,7 +46,9 @@ class AlertWatch:
         """The watch on the stack's own Prometheus; `backend` delivers its reload signal."""
         svc = next(((n, s) for n, s in project.stack.services.items() if s.runner == "prometheus"), None)
         name, port = (svc[0], svc[1].port) if svc else ("prometheus", 0)
-        return cls(f"http://127.0.0.1:{port}", project.state_dir / "prometheus" / "prometheus.yml",
+        from stagectl.backends.local.promconfig import config_dir
+
+        return cls(f"http://127.0.0.1:{port}", config_dir(project.state_dir) / "prometheus.yml",
                    lambda: backend.signal(name, signal.SIGHUP))
 
     def unavailable(self) -> str | None:
@@ -90,8 +96,9 @@ class AlertWatch:
                 for rule in group.get("rules") or []:
                     if "alert" in rule:
                         rule["for"] = CHAOS_FOR
-            copy = self.config.with_name(f"chaos-rules-{i}.yml")
-            copy.write_text(yaml.safe_dump(groups, sort_keys=False), encoding="utf-8")
+            # 0600 and owned like the config, which Prometheus (maybe as the service user) reads
+            copy = private_file(self.config.with_name(f"chaos-rules-{i}.yml"), yaml.safe_dump(groups, sort_keys=False),
+                                owner=pwd.getpwuid(self.config.stat().st_uid).pw_name if os.geteuid() == 0 else None)
             rules.append(str(copy))
         data["rule_files"] = rules
         try:

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _RUNNING = ("running", "healthy")
 PEER_ENV = "STAGECTL_PEER"  # compose: how to run a command in another container of the stack
+CONTAINER_PIDS_ENV = "STAGECTL_CONTAINER_PIDS"  # compose: name:host-pid of each running container
 
 
 def _dashboard_service(project: Project) -> tuple[str, Any]:
@@ -48,7 +49,8 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
     if target:
         return SmokeTarget(url=target.rstrip("/"), env=env, dashboard_log=None)
     backend = backend_name(backend, project)
-    url = f"http://127.0.0.1:{_running_dashboard(project, name, backend).port}"
+    dashboard, rows = _running_dashboard(project, name, backend)
+    url = f"http://127.0.0.1:{dashboard.port}"
     if backend != "local":  # the endpoints the dashboard's container dials, for the endpoint test
         from stagectl.smoke.endpoints import ENV_NAME, compose_dashboard_env, encoded
 
@@ -62,11 +64,14 @@ def smoke_target(project: Project, *, target: str | None = None, api_key_env: st
         from stagectl.backends.compose import DASHBOARD_LOG, LOG_DIR
         from stagectl.loopback import FORWARDED_FOR_ENV
 
-        env |= {FORWARDED_FOR_ENV: "1", PEER_ENV: json.dumps(_compose_peer(project, name, svc, backend))}
+        env |= {FORWARDED_FOR_ENV: "1", PEER_ENV: json.dumps(_compose_peer(project, name, svc, backend)),
+                CONTAINER_PIDS_ENV: _container_pids(project, backend)}
         return SmokeTarget(url=url, env=env, dashboard_log=project.state_dir / LOG_DIR / DASHBOARD_LOG)
     if backend != "local":  # the log file lives elsewhere: the logging tests say so and skip
         return SmokeTarget(url=url, env=env, dashboard_log=None)
     log_file = build_launch(name, svc, ctx).env.get("LOG_FILE")  # exactly where the backend sends it
+    # the processes the least-privilege check looks up by their listening port
+    env["STAGECTL_LOCAL_SERVICES"] = ",".join(f"{r.name}:{r.port}" for r in rows if r.state in _RUNNING)
     return SmokeTarget(url=url, env=env, dashboard_log=Path(log_file) if log_file else None)
 
 
@@ -83,8 +88,9 @@ def remote_smoke_target(project: Project, remote: RemoteTarget) -> SmokeTarget:
     return SmokeTarget(url=remote.url, env=env, dashboard_log=None, remote=True)
 
 
-def _running_dashboard(project: Project, dashboard: str, backend: str) -> ServiceStatus:
-    """The dashboard's status row (its published port); PreflightError when it is not running."""
+def _running_dashboard(project: Project, dashboard: str, backend: str) -> tuple[ServiceStatus, list[ServiceStatus]]:
+    """The dashboard's status row (its published port) and every row; PreflightError when the
+    dashboard is not running."""
     from stagectl.stack import backend_for
 
     stack_backend = backend_for(backend, project)
@@ -95,7 +101,7 @@ def _running_dashboard(project: Project, dashboard: str, backend: str) -> Servic
         state = row.state if row else "unknown"
         raise PreflightError(f"no stack is running (dashboard: {state})",
                              hint="run `stagectl up` first, or pass --target URL")
-    return row
+    return row, rows
 
 
 def _compose_peer(project: Project, dashboard: str, svc: Any, backend: str) -> dict:
@@ -110,3 +116,17 @@ def _compose_peer(project: Project, dashboard: str, svc: Any, backend: str) -> d
     compose: Any = backend_for(backend, project)
     return {"exec": [*map(str, compose.docker.compose.docker_compose_cmd), "exec", "-T", peer], "service": peer,
             "url": f"http://{dashboard}:{svc.container_port}"}
+
+
+def _container_pids(project: Project, backend: str) -> str:
+    """"service:pid,…" of every running container of the compose stack, the pid as this host sees
+    it (no user-namespace remapping here, so its uid is the container's): the least-privilege
+    check looks at who each container's main process runs as."""
+    from stagectl.stack import backend_for
+
+    compose: Any = backend_for(backend, project)
+    pairs = []
+    for container in compose.docker.compose.ps():
+        if container.state.running and container.state.pid:
+            pairs.append(f"{container.config.labels.get('com.docker.compose.service', container.name)}:{container.state.pid}")
+    return ",".join(sorted(pairs))

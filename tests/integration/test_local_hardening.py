@@ -17,16 +17,18 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import pytest
 import redis
 
-from stagectl.backends.local import privileges, runners
+from stagectl.backends.local import datahome, privileges, runners
 from stagectl.binaries import postgres_bindir
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
 from stagectl.process import fork_detached, spawn, stop_group
 
+REPO = Path(__file__).resolve().parents[2]
 AS_ROOT = os.geteuid() == 0
 NEEDS_ROOT = pytest.mark.skipif(not AS_ROOT, reason="services change user only when stagectl runs as root")
 
@@ -38,11 +40,23 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def root():
+def root(monkeypatch):
     path = Path(tempfile.mkdtemp(prefix="stagectl-harden-"))
     path.chmod(0o755)  # the service users must traverse it, as they traverse a real project
+    system = path / "system"  # the project's service home as root (see datahome), not /var/lib
+    system.mkdir(mode=0o755)
+    monkeypatch.setenv(datahome.SYSTEM_ROOT_VAR, str(system))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def clone(root):
+    """A project in a 0700 directory (like `git clone` into `mktemp -d`): no other user gets in."""
+    project = root / "private" / "x"
+    shutil.copytree(REPO / "dashboard", project / "dashboard", ignore=shutil.ignore_patterns("__pycache__", "tests"))
+    (root / "private").chmod(0o700)
+    return project
 
 
 def context(root: Path, env: dict[str, str], **services: Service) -> runners.RunnerContext:
@@ -108,7 +122,7 @@ def test_private_file_never_follows_a_planted_symlink(root):
     ctx = context(root, {"REDIS_PASSWORD": "secret-pw"}, redis=svc)
     victim = root / "victim"
     victim.write_text("untouched")
-    conf = ctx.state_dir / "run" / "redis.conf"
+    conf = ctx.run_dir / "redis.conf"
     conf.parent.mkdir(parents=True)
     conf.symlink_to(victim)
     with pytest.raises(PreflightError, match="redis.conf"):
@@ -162,7 +176,7 @@ def test_redis_data_dir_and_aof_are_private(root):
         stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
     assert ctx.data_dir("redis").stat().st_mode & 0o777 == 0o700
     assert {p.name: p.stat().st_mode & 0o777 for p in files} == {p.name: 0o600 for p in files}
-    assert (ctx.state_dir / "run" / "redis.conf").stat().st_mode & 0o777 == 0o600
+    assert (ctx.run_dir / "redis.conf").stat().st_mode & 0o777 == 0o600
 
 
 # --- unprivileged services -------------------------------------------------------------------------
@@ -178,9 +192,12 @@ def test_redis_runs_as_the_service_user(root):
         client = redis.Redis(host="127.0.0.1", port=svc.port, password="secret-pw", socket_timeout=2)
         assert wait_until(client.ping), (ctx.state_dir / "logs" / "redis.log").read_text()[-2000:]
         client.close()
-        expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
-        assert uid_of(proc.pid) == expected != 0
-        assert ctx.data_dir("redis").stat().st_uid == expected
+        entry = pwd.getpwnam(privileges.SERVICE_USER)
+        assert uid_of(proc.pid) == entry.pw_uid != 0
+        # its own group, not root's: `user=` alone changes only the uid
+        assert psutil.Process(proc.pid).gids().effective == entry.pw_gid != 0
+        assert not set(psutil.Process(proc.pid).gids()) & {0}
+        assert ctx.data_dir("redis").stat().st_uid == entry.pw_uid
     finally:
         stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
 
@@ -195,6 +212,98 @@ def test_system_binaries_run_as_the_service_user(root, runner):
     if launch.argv[0].startswith("/root/"):
         pytest.skip(f"{runner} resolved under /root, which the service user cannot reach")
     assert launch.user == privileges.SERVICE_USER
+
+
+def listener_ids(port: int) -> tuple[int, int]:
+    """(uid, gid) of the process listening on `port`."""
+    pid = next(c.pid for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
+    return psutil.Process(pid).uids().effective, psutil.Process(pid).gids().effective
+
+
+@NEEDS_ROOT
+@pytest.mark.parametrize("runner", ["llm_stub", "moto"])
+def test_python_services_run_as_the_service_user_from_a_private_clone(clone, runner):
+    """Fault: a Python service whose interpreter (/root, 0700) or code (a 0700 clone) the service
+    user cannot reach is started as root."""
+    svc = service(runner)
+    key = "sk-" + secrets.token_urlsafe(16)
+    ctx = runners.RunnerContext(Stack(version=1, project="hard", services={runner: svc}), {"OPENAI_API_KEY": key},
+                                clone, clone / ".stagectl" / "hard")
+    launch = runners.build_launch(runner, svc, ctx)
+    expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
+    assert launch.user == privileges.SERVICE_USER, (ctx.state_dir / "logs" / f"{runner}.log").read_text()
+    assert not launch.argv[0].startswith(str(Path.home())) and str(clone) not in " ".join(launch.argv)
+    assert key not in " ".join(launch.argv)  # the key goes in the environment, never on the command line
+    proc = start(launch, ctx.state_dir / "logs" / f"{runner}.log")
+    try:
+        path, headers = ("/v1/models", {"Authorization": f"Bearer {key}"}) if runner == "llm_stub" else ("/", {})
+        answer = wait_until(lambda: httpx.get(f"http://127.0.0.1:{svc.port}{path}", headers=headers, timeout=2), timeout=30)
+        assert answer.status_code == 200, ((ctx.state_dir / "logs" / f"{runner}.log").read_text()[-2000:], answer.text[:300])
+        entry = pwd.getpwnam(privileges.SERVICE_USER)
+        assert listener_ids(svc.port) == (entry.pw_uid, entry.pw_gid) and 0 not in (entry.pw_uid, entry.pw_gid)
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
+    data = ctx.data_dir(runner)
+    assert not data.is_relative_to(clone) and (data.stat().st_uid, data.stat().st_mode & 0o777) == (expected, 0o700)
+
+
+@NEEDS_ROOT
+def test_dashboard_runs_as_the_service_user_from_a_private_clone(clone):
+    """The dashboard's launch: the service user, a runtime and code it can read, its JSON log in a
+    0700 folder of its own outside the clone, secrets in the environment only."""
+    dash, pg = service("dashboard"), service("postgres")
+    env = {"POSTGRES_USER": "inventario", "POSTGRES_PASSWORD": "pg-" + secrets.token_urlsafe(12),
+           "DASHBOARD_DB_USER": "inventario_app", "DASHBOARD_DB_PASSWORD": "app-" + secrets.token_urlsafe(12),
+           "DASHBOARD_API_KEY": "key-" + secrets.token_urlsafe(12)}
+    ctx = runners.RunnerContext(Stack(version=1, project="hard", services={"dashboard": dash, "postgres": pg}), env,
+                                clone, clone / ".stagectl" / "hard")
+    launch = runners.build_launch("dashboard", dash, ctx)
+    assert launch.user == privileges.SERVICE_USER, (ctx.state_dir / "logs" / "dashboard.log").read_text()
+    assert not any(value in " ".join(launch.argv) for value in env.values() if value.startswith(("pg-", "app-", "key-")))
+    log_dir = Path(launch.env["LOG_FILE"]).parent
+    expected = pwd.getpwnam(privileges.SERVICE_USER).pw_uid
+    assert not log_dir.is_relative_to(clone) and (log_dir.stat().st_uid, log_dir.stat().st_mode & 0o777) == (expected, 0o700)
+    # the very interpreter, path and code the supervisor starts, as that user: the app imports
+    done = subprocess.run([launch.argv[0], "-c", "import inventario_dashboard.app, uvicorn.main; "
+                           "print(inventario_dashboard.app.__file__)"], env=launch.env, cwd=launch.cwd,
+                          user=launch.user, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not Path(done.stdout.strip()).is_relative_to(clone)
+
+
+@NEEDS_ROOT
+def test_no_readable_runtime_means_root_and_the_log_says_why(clone, root, monkeypatch):
+    """Where no runtime can be made, the service still starts (as root, as before) and says why;
+    the smoke check above then reports it."""
+    from stagectl.backends.local import pyruntime
+
+    blocker = root / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setattr(pyruntime, "RUNTIME_ROOT", str(blocker / "python"))
+    pyruntime._shared_runtime.cache_clear()
+    svc = service("llm_stub")
+    ctx = runners.RunnerContext(Stack(version=1, project="hard", services={"llm": svc}), {"OPENAI_API_KEY": "k"},
+                                clone, clone / ".stagectl" / "hard")
+    try:
+        launch = runners.build_launch("llm", svc, ctx)
+    finally:
+        pyruntime._shared_runtime.cache_clear()
+    assert launch.user is None
+    assert "stagectl: running as root: no Python runtime 'stagectl' can read" in (ctx.state_dir / "logs" / "llm.log").read_text()
+
+
+@NEEDS_ROOT
+def test_new_dashboard_code_gets_a_new_copy(clone):
+    """Fault: the service user keeps running the copy of code the checkout has since changed."""
+    from stagectl.backends.local import pyruntime
+
+    apps = datahome.service_home(clone / ".stagectl" / "hard") / "app"
+    package = clone / "dashboard" / "inventario_dashboard"
+    first = pyruntime.publish_app(package, apps)
+    (package / "llm_stub.py").write_text((package / "llm_stub.py").read_text() + "\n# changed\n")
+    second = pyruntime.publish_app(package, apps)
+    assert second != first and not first.exists()
+    assert (second / "inventario_dashboard" / "llm_stub.py").read_text().endswith("# changed\n")
 
 
 # --- Prometheus ------------------------------------------------------------------------------------
@@ -270,3 +379,40 @@ def test_dashboard_uvicorn_ignores_proxy_headers(root):
     dash = service("dashboard")
     argv = runners.build_launch("dashboard", dash, context(root, {}, dashboard=dash)).argv
     assert "--no-proxy-headers" in argv and "--proxy-headers" not in argv
+
+
+# --- the live smoke check of the services' users ---------------------------------------------------
+
+def run_user_check(services: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "STAGECTL_TARGET_URL": "http://127.0.0.1:1", "DASHBOARD_API_KEY": "k",
+           "STAGECTL_LOCAL_SERVICES": services}
+    return subprocess.run([sys.executable, "-m", "pytest", str(REPO / "checks" / "smoke" / "test_least_privilege.py"),
+                           "-k", "TestServiceUsers", "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+                           "--rootdir", str(REPO / "checks" / "smoke")], env=env, capture_output=True, text=True, timeout=120)
+
+
+@NEEDS_ROOT
+@pytest.mark.parametrize("identity", ["root", "service user, root's group", "service user"])
+def test_smoke_check_sees_a_service_running_as_root(root, identity):
+    """The smoke check fails for a listener running as root or in root's group (the seeded
+    faults), and passes for the service user's own identity."""
+    port = free_port()
+    privileges.ensure_service_user()
+    entry = pwd.getpwnam(privileges.SERVICE_USER)
+    uid, gid = {"root": (0, 0), "service user, root's group": (entry.pw_uid, 0),
+                "service user": (entry.pw_uid, entry.pw_gid)}[identity]
+    # it drops to uid:gid itself once started: stagectl's interpreter may sit where that user cannot go
+    proc = subprocess.Popen([sys.executable, "-c", f"import os, socket, time; os.setgroups([]); os.setgid({gid}); "
+                             f"os.setuid({uid}); s = socket.socket(); s.bind(('127.0.0.1', {port})); s.listen(); time.sleep(60)"],
+                            cwd="/", start_new_session=True)
+    try:
+        wait_until(lambda: any(c.laddr.port == port for c in psutil.net_connections(kind="tcp")
+                               if c.status == psutil.CONN_LISTEN))
+        done = run_user_check(f"seeded:{port}")
+    finally:
+        stop_group(proc.pid, signal.SIGTERM, 5.0, reap=proc)
+    if identity == "service user":
+        assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout[-2000:]
+    else:
+        user = "root" if uid == 0 else privileges.SERVICE_USER
+        assert done.returncode == 1 and f"services running as root: {{'seeded': ('{user}', 'root'" in done.stdout, done.stdout[-2000:]

@@ -230,7 +230,9 @@ class VariantPrometheus:
 
         import yaml
 
-        config = yaml.safe_load((stack.project().state_dir / "prometheus" / "prometheus.yml").read_text(encoding="utf-8"))
+        from stagectl.backends.local.promconfig import config_dir
+
+        config = yaml.safe_load((config_dir(stack.project().state_dir) / "prometheus.yml").read_text(encoding="utf-8"))
         config["global"].update(scrape_interval="2s", evaluation_interval="2s")
         change(config, stack.tmp)
         self.port = free_port()

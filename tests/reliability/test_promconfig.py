@@ -19,7 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed (apt-get install prometheus)")
-def test_local_variant_of_rendered_config(tmp_path):
+def test_local_variant_of_rendered_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("STAGECTL_SYSTEM_DATA", str(tmp_path / "system"))  # the service home as root
     example = REPO / ".env.staging.example"
     project = load_project(REPO, env_file=example, overrides={"DASHBOARD_PORT": "18080", "PROMETHEUS_PORT": "19091",
                                                                 "DASHBOARD_API_KEY": "prom-canary-key"})
@@ -31,7 +32,11 @@ def test_local_variant_of_rendered_config(tmp_path):
     assert targets["dashboard"] == ["127.0.0.1:18080"]
     assert targets["prometheus"] == ["127.0.0.1:19091"]
     assert all(t.startswith("127.0.0.1:") for ts in targets.values() for t in ts)
-    assert config["rule_files"] == [str(REPO / "compose/prometheus/alerts.staging.yml")]
+    # a copy beside the config (the checkout may be out of the service user's reach), 0600
+    rules = path.parent / "alerts.staging.yml"
+    assert config["rule_files"] == [str(rules)]
+    assert rules.read_text() == (REPO / "compose/prometheus/alerts.staging.yml").read_text()
+    assert os.stat(rules).st_mode & 0o777 == 0o600
     credentials = Path(next(j for j in config["scrape_configs"] if j["job_name"] == "dashboard")["authorization"]["credentials_file"])
     assert credentials.read_text() == "prom-canary-key" and "prom-canary-key" not in text
     assert os.stat(credentials).st_mode & 0o777 == 0o600

@@ -11,6 +11,7 @@ import signal
 import pytest
 
 from stagectl.backends.local.datahome import pg_home
+from stagectl.backends.local.promconfig import config_dir
 from tests.reliability.conftest import eventually, free_port
 
 pytestmark = [pytest.mark.reliability, pytest.mark.integration, pytest.mark.timeout(120)]
@@ -86,7 +87,7 @@ def test_real_stack_up_data_pdeathsig_and_volumes(open_project):
     for name, pid in pids.items():  # secrets are never on a command line
         cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
         assert not any(c in cmdline for c in CANARIES), name
-    assert oct(os.stat(project.state_dir / "prometheus" / "dashboard_api_key").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(config_dir(project.state_dir) / "dashboard_api_key").st_mode & 0o777) == "0o600"
 
     os.kill(state["owner_pid"], signal.SIGKILL)  # the supervisor dies: PDEATHSIG takes the children
     eventually(lambda: not any(os.path.exists(f"/proc/{pid}") and

@@ -107,7 +107,10 @@ class LocalBackend:
     def _start(self, names, skipped, wanted, wait_timeout, on_progress, t0) -> UpResult:
         run_id = uuid.uuid4().hex[:12]
         stack = self.ctx.stack
-        rotate_run_logs(self.ctx.state_dir / "logs")  # this stack's checks read only this stack's lines
+        # this stack's checks read only this stack's lines (the dashboard's JSON log sits in the
+        # service home when running as root, see datahome)
+        for logs in dict.fromkeys((self.ctx.state_dir / "logs", datahome.service_home(self.ctx.state_dir) / "logs")):
+            rotate_run_logs(logs)
         self.store.write({"run_id": run_id, "config_hash": wanted, "phase": "launching", "skipped": skipped,
                           "project": stack.project, "root": str(self.ctx.root),
                           "services": {n: {"phase": "pending", "port": stack.services[n].port,

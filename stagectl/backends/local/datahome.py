@@ -1,12 +1,14 @@
-"""Where PostgreSQL keeps its cluster when stagectl runs as root.
+"""Where the services' own files live when stagectl runs as root (the project's service home).
 
-PostgreSQL refuses to run as root, so it runs as the OS user `postgres`, which must traverse every
-parent of its data directory. People clone into their home (`/root` is 0700, so is `mktemp -d`):
-a data directory inside the checkout is out of that user's reach. As root the cluster therefore
-lives under a system directory tied to the project — `/var/lib/stagectl/<project>-<hash>/`, the
-hash taken over the project's resolved state directory, so two checkouts never share a cluster —
-with a `project` file naming the state directory it belongs to. `down --volumes` removes its
-`data/`; plain `down` keeps it. Non-root runs keep everything under the state directory.
+As root, every service runs as an unprivileged OS user (`postgres`, or the system user
+`stagectl`; see privileges), which must traverse every parent of what it reads and writes.
+People clone into their home (`/root` is 0700, so is `mktemp -d`): anything inside the checkout
+is out of those users' reach. As root the services' data, configs, the dashboard's JSON log and
+its code (see pyruntime) therefore live under a system directory tied to the project —
+`/var/lib/stagectl/<project>-<hash>/`, the hash taken over the project's resolved state
+directory, so two checkouts never share one — with a `project` file naming the state directory
+it belongs to. `down --volumes` removes its `data/`; plain `down` keeps it. Non-root runs keep
+everything under the state directory. stagectl's own files (state, plan, service logs) stay there.
 """
 
 from __future__ import annotations
@@ -33,14 +35,17 @@ def system_home(state_dir: Path) -> Path | None:
     return system_root() / f"{resolved.name}-{key}"
 
 
-def pg_home(state_dir: Path) -> Path:
-    """The base under which PostgreSQL's `data/<service>` and `cache/pg-spare` live."""
+def service_home(state_dir: Path) -> Path:
+    """The base of the services' `data/<service>`, `run/`, `logs/`, `app/` and `cache/pg-spare`."""
     return system_home(state_dir) or Path(state_dir)
 
 
+pg_home = service_home  # PostgreSQL's cluster was the first to move here
+
+
 def ensure_home(state_dir: Path) -> Path:
-    """Create the project's home (0755 on the way, so `postgres` can pass) and label it."""
-    home = pg_home(state_dir)
+    """Create the project's home (0755 on the way, so the service users can pass) and label it."""
+    home = service_home(state_dir)
     if home == Path(state_dir):
         home.mkdir(parents=True, exist_ok=True)
         return home
@@ -51,6 +56,9 @@ def ensure_home(state_dir: Path) -> Path:
     label = home / "project"
     if not label.exists():
         label.write_text(f"{Path(state_dir).resolve()}\n", encoding="utf-8")
+    data = home / "data"
+    data.mkdir(exist_ok=True)
+    os.chmod(data, 0o711)  # each service's own dir below is 0700; nobody may list them
     return home
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from stagectl.backends.local.runners import RunnerContext, build_launch
 from stagectl.errors import PreflightError, StagectlError
+from stagectl.process import as_user
 
 
 def client_env(runner: str, port: int, env: dict[str, str], argv0_dir: str | None) -> dict[str, str]:
@@ -45,7 +46,7 @@ def exec_in(ctx: RunnerContext, service: str, argv: Sequence[str]) -> int:
     if program is None:  # resolved here: execvp would report an unreadable PATH entry instead
         raise PreflightError(f"{service}: {argv[0]}: command not found (in the service's PATH)")
     try:
-        return subprocess.run([program, *argv[1:]], env=env, cwd=cwd, user=launch.user, check=False).returncode
+        return subprocess.run([program, *argv[1:]], env=env, cwd=cwd, **as_user(launch.user), check=False).returncode
     except FileNotFoundError:
         raise PreflightError(f"{service}: {argv[0]}: command not found (in the service's PATH)") from None
     except PermissionError as exc:

@@ -1,7 +1,9 @@
 """Least privilege for local services: who a service runs as, and files only its user can read.
 
 As root, PostgreSQL runs as the OS user `postgres` (it refuses root) and the other services as the
-system user `stagectl`, created on first use. Private files are 0600, written with O_NOFOLLOW.
+system user `stagectl`, created on first use. What they read and write lives in the project's
+service home outside the checkout (see datahome), Python services run from a runtime that user can
+read (see pyruntime). Private files are 0600, written with O_NOFOLLOW.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from stagectl.backends.local import datahome
 from stagectl.errors import PreflightError
 from stagectl.process import open_private, private_dir
 
@@ -41,21 +45,24 @@ def private_file(path: Path, text: str, *, owner: str | None = None) -> Path:
     return path
 
 
-def service_user(name: str, executable: str | None, ctx: RunnerContext) -> str | None:
+def service_user(name: str, executable: str | None, ctx: RunnerContext, *, python: bool = False) -> str | None:
     """The unprivileged user a service runs as when stagectl is root (None: as stagectl itself).
 
-    The system user SERVICE_USER is created on first use. A service whose executable that user
-    cannot reach (a Python under /root, mode 0700; a state dir in a 0700 home) stays root, and its
-    log says why.
+    The system user SERVICE_USER is created on first use. Its config and data live in the
+    project's service home (see datahome). A service whose executable that user cannot reach (a
+    binary under /root, mode 0700) stays root, and its log says why. `python`: a Python service,
+    whose interpreter is checked when its runtime is made (see pyruntime).
     """
-    if os.geteuid() != 0 or not executable:
+    if os.geteuid() != 0 or not (executable or python):
         return None
     ensure_service_user()
+    datahome.ensure_home(ctx.state_dir)
     try:
-        check_reachable_by(SERVICE_USER, Path(executable), name)
-        check_reachable_by(SERVICE_USER, ctx.state_dir, name)  # its config and data live below
+        if executable:
+            check_reachable_by(SERVICE_USER, Path(executable), name)
+        check_reachable_by(SERVICE_USER, ctx.home, name)  # its config and data live below
     except PreflightError as exc:
-        _note(ctx, name, f"running as root: {exc}")
+        note(ctx, name, f"running as root: {exc}")
         return None
     return SERVICE_USER
 
@@ -75,7 +82,12 @@ def ensure_service_user() -> None:
 
 
 def service_data_dir(ctx: RunnerContext, name: str, user: str | None) -> Path:
-    """The service's data dir: 0700, owned by the user it runs as (Redis' AOF holds sessions)."""
+    """The service's data dir: 0700, owned by the user it runs as (Redis' AOF holds sessions).
+    Data an earlier run kept in the checkout (before it moved to the service home) is moved along."""
+    legacy = ctx.legacy_data_dir(name)
+    if legacy != ctx.data_dir(name) and legacy.is_dir() and not ctx.data_dir(name).exists():
+        ctx.data_dir(name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(legacy), str(ctx.data_dir(name)))  # a rename, or a copy across filesystems
     data = private_dir(ctx.data_dir(name))
     if user:
         entry = pwd.getpwnam(user)
@@ -84,7 +96,15 @@ def service_data_dir(ctx: RunnerContext, name: str, user: str | None) -> Path:
     return data
 
 
-def _note(ctx: RunnerContext, name: str, message: str) -> None:
+def owned_private_dir(path: Path, user: str) -> Path:
+    """`path` as a 0700 directory owned by `user` (what it creates inside stays its own)."""
+    private_dir(path)
+    entry = pwd.getpwnam(user)
+    os.lchown(path, entry.pw_uid, entry.pw_gid)
+    return path
+
+
+def note(ctx: RunnerContext, name: str, message: str) -> None:
     """A stagectl line in the service's own log (where `stagectl logs <name>` shows it)."""
     with os.fdopen(open_private(ctx.state_dir / "logs" / f"{name}.log", os.O_WRONLY | os.O_APPEND), "a",
                    encoding="utf-8") as fh:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from stagectl.backends.local import datahome
 from stagectl.backends.local.privileges import private_file
 from stagectl.backends.local.runners import RunnerContext
 from stagectl.runners import RUNNERS
@@ -23,7 +24,8 @@ def _target_map(ctx: RunnerContext) -> dict[str, str]:
     return out
 
 
-def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path) -> dict:
+def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path, out_dir: Path,
+           owner: str | None) -> dict:
     targets = _target_map(ctx)
     for job in config.get("scrape_configs") or []:
         for static in job.get("static_configs") or []:
@@ -39,7 +41,9 @@ def _adapt(config: dict, ctx: RunnerContext, credentials: Path, source_dir: Path
     for rule in config.get("rule_files") or []:
         local = source_dir / Path(rule).name  # container paths → the rendered files next to the config
         if local.is_file():
-            rules.append(str(local))
+            # a copy beside the config: the checkout may be out of the service user's reach
+            copy = private_file(out_dir / local.name, local.read_text(encoding="utf-8"), owner=owner)
+            rules.append(str(copy))
     config["rule_files"] = rules
     config.pop("alerting", None)  # no Alertmanager runs locally
     return config
@@ -60,14 +64,21 @@ def _builtin(ctx: RunnerContext, credentials: Path) -> dict:
     return {"global": {"scrape_interval": interval, "evaluation_interval": interval}, "scrape_configs": jobs}
 
 
+def config_dir(state_dir: Path) -> Path:
+    """Where the local Prometheus reads its config: the service home (see datahome)."""
+    return datahome.service_home(state_dir) / "prometheus"
+
+
 def write_local_config(ctx: RunnerContext, owner: str | None = None) -> Path:
-    """Write <state>/prometheus/prometheus.yml (and its credentials file); return its path."""
-    out_dir = ctx.state_dir / "prometheus"
+    """Write <service home>/prometheus/prometheus.yml (its credentials file, copies of its rule
+    files: all 0600, owned by `owner`); return its path."""
+    out_dir = config_dir(ctx.state_dir)
     credentials = private_file(out_dir / "dashboard_api_key", ctx.env.get("DASHBOARD_API_KEY", ""), owner=owner)
     rendered = ctx.root / ctx.stack.render_dir / "prometheus"
     source = next((p for p in (rendered / "prometheus.staging.yml", rendered / "prometheus.yml") if p.is_file()), None)
     if source is not None:
-        config = _adapt(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, ctx, credentials, source.parent)
+        config = _adapt(yaml.safe_load(source.read_text(encoding="utf-8")) or {}, ctx, credentials, source.parent,
+                        out_dir, owner)
     else:
         config = _builtin(ctx, credentials)
     path = out_dir / "prometheus.yml"

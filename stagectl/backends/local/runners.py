@@ -23,9 +23,11 @@ import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from stagectl.backends.local import datahome, pgtemplate
+from stagectl.backends.local import datahome, pgtemplate, pyruntime
 from stagectl.backends.local.privileges import (
     PG_USER,
+    note,
+    owned_private_dir,
     private_file,
     service_data_dir,
     service_user,
@@ -33,7 +35,7 @@ from stagectl.backends.local.privileges import (
 from stagectl.binaries import PG_INSTALL, postgres_bindir, reachable_postgres_bindir, resolve
 from stagectl.config.model import Service, Stack
 from stagectl.errors import PreflightError
-from stagectl.process import open_private, prewarm_argv
+from stagectl.process import as_user, open_private, prewarm_argv
 
 
 @dataclasses.dataclass
@@ -67,12 +69,31 @@ class RunnerContext:
     root: Path
     state_dir: Path
 
+    @property
+    def home(self) -> Path:
+        """Where the services' own files live: outside the checkout when running as root (see datahome)."""
+        return datahome.service_home(self.state_dir)
+
     def data_dir(self, name: str) -> Path:
+        return self.home / "data" / name
+
+    def legacy_data_dir(self, name: str) -> Path:
+        """Where a service's data lived before it moved out of the checkout."""
         return self.state_dir / "data" / name
 
     def pg_data_dir(self, name: str) -> Path:
         """PostgreSQL's cluster: outside the checkout when running as root (see datahome)."""
-        return datahome.pg_home(self.state_dir) / "data" / name
+        return self.data_dir(name)
+
+    @property
+    def run_dir(self) -> Path:
+        """The services' private config files (redis.conf, Prometheus' credentials)."""
+        return self.home / "run"
+
+    @property
+    def service_logs_dir(self) -> Path:
+        """Log files a service writes itself (the dashboard's JSON log); stagectl keeps their output in state_dir/logs."""
+        return self.home / "logs"
 
     def port(self, runner: str) -> int | None:
         for svc in self.stack.services.values():
@@ -116,7 +137,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
                 _pg_app_role(bindir, data, user, db_name, *app)  # a cluster made before the role existed
             return
         datahome.ensure_home(ctx.state_dir)
-        legacy = ctx.data_dir(name)  # where a cluster lived before it moved out of the checkout
+        legacy = ctx.legacy_data_dir(name)  # where a cluster lived before it moved out of the checkout
         if legacy != data and (legacy / "PG_VERSION").is_file() and not data.exists():
             data.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(legacy), str(data))  # keep the user's data (rename, or copy across filesystems)
@@ -284,7 +305,7 @@ def scram_sha256_verifier(password: str, iterations: int = 4096) -> str:
 
 def _run_as(user: str | None, argv: list[str], *, cwd: Path, stdin: str | None = None,
             fail_on_error_output: bool = False) -> None:
-    done = subprocess.run(argv, user=user, cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(argv, **as_user(user), cwd=cwd, input=stdin, capture_output=True, text=True, timeout=120)
     output = (done.stdout + done.stderr).strip()
     # single-user mode exits 0 even when a statement fails; it only says ERROR on stderr
     failed = done.returncode != 0 or (fail_on_error_output and any(
@@ -306,7 +327,7 @@ def _redis(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]
     if password:
         directives.append(("requirepass", password))
     text = "".join(f"{key} {redis_conf_quote(value)}\n" for key, value in directives)
-    conf = private_file(ctx.state_dir / "run" / "redis.conf", text, owner=user)
+    conf = private_file(ctx.run_dir / "redis.conf", text, owner=user)
     return Launch([executable, str(conf)], base_env, signal.SIGTERM, svc.stop_grace_period, user=user)
 
 
@@ -319,29 +340,59 @@ def redis_conf_quote(value: str) -> str:
 
 
 def _moto(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    argv = [resolve(svc, root=ctx.root).executable(name), "-H", "127.0.0.1", "-p", str(svc.port)]
-    return Launch(argv, base_env, signal.SIGTERM, svc.stop_grace_period)
+    resolve(svc, root=ctx.root).executable(name)  # moto_server on PATH, else its install command
+    # `python -m moto.server` is what the moto_server script runs; this way it runs on the same
+    # interpreter as the other Python services, as the service user when stagectl is root
+    return _python_module(name, "moto.server", svc, ctx, base_env, "-H", "127.0.0.1", "-p", str(svc.port))
 
 
-def _python_module(module: str, svc: Service, ctx: RunnerContext, env: dict[str, str], *extra: str) -> Launch:
-    dashboard_dir = str(ctx.root / "dashboard")
-    env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (dashboard_dir, env.get("PYTHONPATH", "")) if p)}
-    return Launch([sys.executable, "-m", *module.split(), *extra], env, signal.SIGTERM, svc.stop_grace_period,
-                  cwd=ctx.root)
+def _python_module(name: str, module: str, svc: Service, ctx: RunnerContext, env: dict[str, str],
+                   *extra: str) -> Launch:
+    """`python -m <module>`: as root, as the service user on a runtime it can read (see pyruntime),
+    in its own data dir (0700) with that as its HOME; otherwise on stagectl's own interpreter."""
+    user = service_user(name, None, ctx, python=True)
+    runtime = None
+    if user is not None:
+        try:
+            runtime = pyruntime.runtime_for(user, ctx.root, ctx.home)
+        except (PreflightError, OSError) as exc:  # like a binary out of its reach: root, and the log says why
+            note(ctx, name, f"running as root: no Python runtime {user!r} can read: {exc}")
+    argv_tail = ["-m", *module.split(), *extra]
+    if user is None or runtime is None:
+        dashboard_dir = str(ctx.root / "dashboard")
+        env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (dashboard_dir, env.get("PYTHONPATH", "")) if p)}
+        return Launch([sys.executable, *argv_tail], env, signal.SIGTERM, svc.stop_grace_period, cwd=ctx.root)
+    data = service_data_dir(ctx, name, user)
+    env = {k: v for k, v in env.items() if k not in _ROOT_ONLY_ENV}
+    env |= {**runtime.env, "HOME": str(data), "TMPDIR": "/tmp"}
+    return Launch([runtime.python, *argv_tail], env, signal.SIGTERM, svc.stop_grace_period, cwd=data, user=user)
+
+
+# inherited from root's shell, meaningless or misleading for the service user (its PYTHONPATH
+# names the checkout; XDG dirs and pyenv's variables point under /root)
+_ROOT_ONLY_ENV = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV", "XDG_CACHE_HOME",
+                  "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_RUNTIME_DIR", "PYENV_ROOT", "PYENV_VERSION", "PYENV_DIR",
+                  "LD_LIBRARY_PATH", "TMPDIR"}
 
 
 def _dashboard(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
-    logs = ctx.state_dir / "logs"
     env = {**base_env, **service_endpoints(ctx), **dashboard_db_login(ctx),
-           "LOG_FILE": str(logs / "dashboard.json.log"), "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
+           "LOG_FILE": str(dashboard_log_file(ctx)), "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
     # no proxy headers: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client,
     # and any local process could pose as any address (the app trusts DASHBOARD_TRUSTED_PROXIES)
-    launch = _python_module("uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
+    launch = _python_module(name, "uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
                             "--host", "127.0.0.1", "--port", str(svc.port), "--no-proxy-headers")
     # interpreter start + imports + building the app are most of its time to healthy; the app
     # connects only in its lifespan, which runs after the go
     launch.preload = ("uvicorn.main", "inventario_dashboard.app:prewarm")
+    if launch.user:  # the dashboard writes its JSON log itself: a 0700 folder of its own user
+        owned_private_dir(ctx.service_logs_dir, launch.user)
     return launch
+
+
+def dashboard_log_file(ctx: RunnerContext) -> Path:
+    """The dashboard's JSON log: in the service home, where its (unprivileged) user can write."""
+    return ctx.service_logs_dir / "dashboard.json.log"
 
 
 def dashboard_db_login(ctx: RunnerContext) -> dict[str, str]:
@@ -358,7 +409,7 @@ def dashboard_db_login(ctx: RunnerContext) -> dict[str, str]:
 
 def _llm_stub(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     key = ctx.env.get("OPENAI_API_KEY", "")
-    launch = _python_module("inventario_dashboard.llm_stub", svc, ctx, {**base_env, "OPENAI_API_KEY": key},
+    launch = _python_module(name, "inventario_dashboard.llm_stub", svc, ctx, {**base_env, "OPENAI_API_KEY": key},
                             "--host", "127.0.0.1", "--port", str(svc.port))
     launch.probe_headers = probe_headers(svc, ctx.env)
     return launch
@@ -416,8 +467,9 @@ def _grafana(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, st
 def _command(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, str]) -> Launch:
     command = svc.command or [""]
     argv = [resolve(svc, root=ctx.root).path or command[0], *command[1:]]
-    env = {**base_env, **ctx.env, **svc.environment, "PORT": str(svc.port), "DATA_DIR": str(ctx.data_dir(name))}
-    ctx.data_dir(name).mkdir(parents=True, exist_ok=True)
+    data = ctx.legacy_data_dir(name)  # runs as stagectl's own user, beside the checkout it names
+    env = {**base_env, **ctx.env, **svc.environment, "PORT": str(svc.port), "DATA_DIR": str(data)}
+    data.mkdir(parents=True, exist_ok=True)
     return Launch(argv, env, getattr(signal, svc.stop_signal), svc.stop_grace_period, cwd=ctx.root)
 
 
