@@ -1,14 +1,14 @@
-# Over ~350 lines for now: the whole Backend protocol on one engine (up, wait, signal, logs, down); splitting its wait loop into the shared wait engine is open work.
+# Over ~350 lines for now: the whole Backend protocol on one engine (up, signal, logs, down); the wait is in compose_health.py, the day-two operations in compose_ops.py.
 """The compose backend: runs the rendered compose file with Docker Compose v2 through python-on-whales.
 
-Health comes from our own wait engine polling `compose ps --all --format json` (not `up --wait`):
-it has one global deadline, fails fast on a crashed or unhealthy container, names the root cause
-with its last log lines, and tears the stack down itself (compose leaves containers running).
+Health: the wait engine the local backend uses (stagectl/health/wait.py), fed with each
+container's state and Docker health (compose_health.py; not `up --wait`): one global deadline,
+fail fast on a crashed or unhealthy container, the root cause named with its last log lines. On
+failure the backend tears the stack down itself (compose leaves containers running).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -24,21 +24,16 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.utils import run as run_docker
 
-from stagectl.backends import compose_ops
+from stagectl.backends import compose_health, compose_ops
 from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
-from stagectl.backends.compose_health import EXITED, Container, Feed, container_target, list_containers
+from stagectl.backends.compose_health import EXITED, S3_INIT, S3_INIT_OF, Container, Feed, list_containers
 from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
-from stagectl.health.probes import ProbeResult
-from stagectl.health.verdict import LOG_TAIL, failure_record, unhealthy_error
-from stagectl.health.wait import ServiceProgress, Target, WaitEngine, WaitOutcome
+from stagectl.health.verdict import LOG_TAIL, unhealthy_error
 from stagectl.images.select import BUILD_COMMAND, LOCAL_IMAGES_FILE, ImageChoice, choose_images
 from stagectl.secrets import Masker
 
 COMPOSE_FILE = "docker-compose.staging.yml"
 S3_INIT_FILE = "docker-compose.s3-init.yml"  # the one-shot bucket initialisation (service s3-init)
-S3_INIT = "s3-init"
-S3_INIT_OF = {S3_INIT: "s3"}  # the one-shot → the service it sets up (it runs once that one is healthy)
-S3_INIT_DEPENDENTS = ("dashboard",)  # start only after s3-init exited 0 (service_completed_successfully)
 HOST_FILE = "docker-compose.host.yml"  # host ports like local's, the dashboard's log file in the state dir
 LOG_DIR = "compose-logs"  # under the state dir, bind-mounted at /app/logs by HOST_FILE
 DASHBOARD_LOG = "dashboard.json.log"
@@ -241,68 +236,9 @@ class ComposeBackend:
     def _wait(self, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
               on_progress: Progress | None = None, unhealthy_grace: float = 0.0,
               one_shots: Sequence[str] = ()) -> tuple[list[ServiceStatus], bool]:
-        """Wait until every service (and each of `one_shots` has exited 0) → (statuses, whether
-        each was healthy at its first look); raise UnhealthyError (without tearing down) naming
-        the root cause with its last log lines. `launch`: a compose call running meanwhile, whose
-        failure ends the wait. Within `unhealthy_grace` an "unhealthy" is the engine's verdict
-        from before (a paused container fails its checks) until its next check runs."""
-        feed = Feed(self._containers, self._clock, self.poll_interval)
-        since = time.time() - (self._clock() - started)  # `started` on the wall clock (containers' times)
-        wanted = set(services) | set(one_shots)
-        order = [n for wave in self.ctx.stack.start_order() for n in wave if n in wanted]
-        order += [n for n in one_shots if n not in order]
-        targets = []
-        for name in order:
-            one_shot = name in one_shots
-            svc = self.ctx.stack.services.get(S3_INIT_OF.get(name, name))
-            if svc is None:
-                continue
-            deps = [S3_INIT_OF[name]] if one_shot else [d for d in svc.depends_on if d in wanted]
-            deps += [n for n in one_shots if name in S3_INIT_DEPENDENTS and n in wanted]
-            check = svc.healthcheck.model_copy(update={"test": None}) if one_shot else svc.healthcheck
-            targets.append(container_target(
-                feed, name, check, depends_on=deps, since=since, timeout=timeout, one_shot=one_shot,
-                unhealthy_is_final=lambda: self._clock() >= started + unhealthy_grace,
-                describe="the S3 bucket set-up" if one_shot else "container"))
-        rows: dict[str, dict] = {}
-
-        def report() -> None:
-            if on_progress:
-                on_progress({"services": {n: dict(r) for n, r in rows.items()}})
-
-        def changed(progress: ServiceProgress) -> None:
-            rows[progress.name] = {"phase": progress.phase, "detail": progress.detail, "ready_s": progress.ready_s,
-                                   "last_probe": progress.last_probe}
-            report()
-
-        def reported(target: Target) -> Target:  # every look at a container shows in the progress
-            def probe() -> ProbeResult:
-                result = target.probe()
-                rows.setdefault(target.name, {"phase": "waiting"})["last_probe"] = result.detail
-                report()
-                return result
-            return dataclasses.replace(target, probe=probe)
-
-        targets = [reported(t) for t in targets]
-
-        clock = _Clock(self._clock, self._sleep)
-        engine = WaitEngine(targets, timeout=max(0.0, started + timeout - self._clock()), clock=clock,
-                            on_change=changed, tick=self.poll_interval,
-                            should_stop=lambda: launch is not None and launch.error is not None)
-        outcome = engine.run()
-        waited = round(self._clock() - started, 3)
-        if outcome.ok:
-            current = feed.latest(refresh=False)
-            offset = outcome.elapsed - (self._clock() - started)  # ready times count from `started`
-            statuses = [dataclasses.replace(self._status_of(n, current.get(n)),
-                                            ready_s=round((outcome.services[n].ready_s or 0.0) - offset, 3))
-                        for n in services]
-            return statuses, all(outcome.services[n].probes == 1 for n in order)
-        if launch is not None and launch.error is not None:
-            raise self._launch_failed(launch.error, feed, outcome)
-        record = failure_record(outcome, self._log_tail)
-        record["elapsed"] = waited  # since `started`, not the engine's own start
-        raise self._unhealthy(record)
+        """The shared wait engine over these services' containers (compose_health.wait)."""
+        return compose_health.wait(self, services, started=started, timeout=timeout, launch=launch,
+                                   on_progress=on_progress, unhealthy_grace=unhealthy_grace, one_shots=one_shots)
 
     def _log_tail(self, service: str) -> list[str]:
         return self._logs_of(service, LOG_TAIL).rstrip("\n").splitlines()
@@ -382,7 +318,7 @@ class ComposeBackend:
                                                  on_progress=on_progress, one_shots=self._one_shots())
             launch.finish(timeout=max(5.0, wait_timeout - (self._clock() - started)))
             if launch.error is not None:
-                raise self._launch_failed(launch.error, Feed(self._containers, self._clock, 0.0), None)
+                raise compose_health.launch_failed(self, launch.error, Feed(self._containers, self._clock, 0.0), None)
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
                 self._teardown_after_failure(exc)
@@ -397,32 +333,6 @@ class ComposeBackend:
         """The one-shot containers `up` waits for: s3-init, when its file is merged and s3 runs."""
         merged = any(Path(f).name == S3_INIT_FILE for f in self.docker.client_config.compose_files)
         return [S3_INIT] if merged and S3_INIT_OF[S3_INIT] in self.services else []
-
-    def _launch_failed(self, error: StagectlError, feed: Feed, outcome: WaitOutcome | None) -> StagectlError:
-        """compose up failed (e.g. "dependency failed to start"): whose fault? A container that
-        exited or turned unhealthy (s3-init included), else the first one still waiting."""
-        if isinstance(error, PreflightError):
-            return error
-        rows = feed.latest()
-        order = list(outcome.services) if outcome else [*self.services, *self._one_shots()]
-        def failed(name: str) -> bool:
-            c = rows.get(name)
-            if c is None:
-                return False
-            if name == S3_INIT:
-                return c.state == "exited" and c.exit_code != 0
-            return c.state in EXITED or c.health == "unhealthy"
-
-        failed_ones = [n for n in order if failed(n)]
-        waiting = [n for n in order if outcome and outcome.services[n].phase in ("waiting", "starting")]
-        root = (failed_ones or waiting or order)[0]
-        c = rows.get(root)
-        what = "the S3 bucket set-up" if root == S3_INIT else "container"
-        state = f"{what} exited with code {c.exit_code}" if c is not None and c.state in EXITED else \
-            f"container health: {c.health or c.state}" if c is not None else "no container"
-        record = {"reason": "start failed", "root_cause": root, "detail": f"{state}; {error.message}",
-                  "log_tail": self._log_tail(root)}
-        return self._unhealthy(record)
 
     def _teardown_after_failure(self, cause: StagectlError) -> None:
         try:
@@ -516,16 +426,6 @@ class ComposeBackend:
         if not leftovers:  # the `--set` values (maybe secrets) are not kept once the stack is gone
             self._overrides_file.unlink(missing_ok=True)
         return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
-
-
-class _Clock:
-    """The backend's injectable clock and sleep as the wait engine's Clock."""
-
-    def __init__(self, now: Callable[[], float], sleep: Callable[[float], None]):
-        self.now, self._sleep = now, sleep
-
-    def sleep(self, seconds: float) -> None:
-        self._sleep(max(0.0, seconds))
 
 
 class _Launch:

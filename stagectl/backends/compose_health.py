@@ -20,20 +20,31 @@ import datetime
 import json
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from python_on_whales import DockerClient
 from python_on_whales.exceptions import NoSuchContainer
 from python_on_whales.utils import run as run_docker
 
+from stagectl.backends.base import ServiceStatus
 from stagectl.config.model import Healthcheck
+from stagectl.errors import PreflightError, StagectlError
 from stagectl.health.probes import ProbeResult
-from stagectl.health.wait import Target
+from stagectl.health.verdict import failure_record
+from stagectl.health.wait import ServiceProgress, Target, WaitEngine, WaitOutcome
+
+if TYPE_CHECKING:
+    from stagectl.backends.compose import ComposeBackend, _Launch
 
 PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 ONEOFF_LABEL = "com.docker.compose.oneoff"  # `compose run` containers: not the service's own
 EXITED = ("exited", "dead", "restarting")  # "restarting": it exited and its policy starts it again
+S3_INIT = "s3-init"  # the one-shot bucket set-up (docker-compose.s3-init.yml)
+S3_INIT_OF = {S3_INIT: "s3"}  # the one-shot → the service it sets up (it runs once that one is healthy)
+S3_INIT_DEPENDENTS = ("dashboard",)  # start only after s3-init exited 0 (service_completed_successfully)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,3 +198,110 @@ def container_target(feed: Feed, service: str, check: Healthcheck, *, depends_on
     handle = _ContainerHandle(feed, service, since, one_shot)
     return Target(service, waiting, probe, lambda: handle, list(depends_on),
                   lambda code: f"{describe} exited with code {code}")
+
+
+# -- waiting: the shared wait engine fed by the listing ----------------------------------------------
+
+
+def wait(backend: ComposeBackend, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
+          on_progress: Callable[[dict], None] | None = None, unhealthy_grace: float = 0.0,
+          one_shots: Sequence[str] = ()) -> tuple[list[ServiceStatus], bool]:
+    """Wait until every service (and each of `one_shots` has exited 0) → (statuses, whether
+    each was healthy at its first look); raise UnhealthyError (without tearing down) naming
+    the root cause with its last log lines. `launch`: a compose call running meanwhile, whose
+    failure ends the wait. Within `unhealthy_grace` an "unhealthy" is the engine's verdict
+    from before (a paused container fails its checks) until its next check runs."""
+    feed = Feed(backend._containers, backend._clock, backend.poll_interval)
+    since = time.time() - (backend._clock() - started)  # `started` on the wall clock (containers' times)
+    wanted = set(services) | set(one_shots)
+    order = [n for wave in backend.ctx.stack.start_order() for n in wave if n in wanted]
+    order += [n for n in one_shots if n not in order]
+    targets = []
+    for name in order:
+        one_shot = name in one_shots
+        svc = backend.ctx.stack.services.get(S3_INIT_OF.get(name, name))
+        if svc is None:
+            continue
+        deps = [S3_INIT_OF[name]] if one_shot else [d for d in svc.depends_on if d in wanted]
+        deps += [n for n in one_shots if name in S3_INIT_DEPENDENTS and n in wanted]
+        check = svc.healthcheck.model_copy(update={"test": None}) if one_shot else svc.healthcheck
+        targets.append(container_target(
+            feed, name, check, depends_on=deps, since=since, timeout=timeout, one_shot=one_shot,
+            unhealthy_is_final=lambda: backend._clock() >= started + unhealthy_grace,
+            describe="the S3 bucket set-up" if one_shot else "container"))
+    rows: dict[str, dict] = {}
+
+    def report() -> None:
+        if on_progress:
+            on_progress({"services": {n: dict(r) for n, r in rows.items()}})
+
+    def changed(progress: ServiceProgress) -> None:
+        rows[progress.name] = {"phase": progress.phase, "detail": progress.detail, "ready_s": progress.ready_s,
+                               "last_probe": progress.last_probe}
+        report()
+
+    def reported(target: Target) -> Target:  # every look at a container shows in the progress
+        def probe() -> ProbeResult:
+            result = target.probe()
+            rows.setdefault(target.name, {"phase": "waiting"})["last_probe"] = result.detail
+            report()
+            return result
+        return dataclasses.replace(target, probe=probe)
+
+    targets = [reported(t) for t in targets]
+
+    clock = _Clock(backend._clock, backend._sleep)
+    engine = WaitEngine(targets, timeout=max(0.0, started + timeout - backend._clock()), clock=clock,
+                        on_change=changed, tick=backend.poll_interval,
+                        should_stop=lambda: launch is not None and launch.error is not None)
+    outcome = engine.run()
+    waited = round(backend._clock() - started, 3)
+    if outcome.ok:
+        current = feed.latest(refresh=False)
+        offset = outcome.elapsed - (backend._clock() - started)  # ready times count from `started`
+        statuses = [dataclasses.replace(backend._status_of(n, current.get(n)),
+                                        ready_s=round((outcome.services[n].ready_s or 0.0) - offset, 3))
+                    for n in services]
+        return statuses, all(outcome.services[n].probes == 1 for n in order)
+    if launch is not None and launch.error is not None:
+        raise launch_failed(backend, launch.error, feed, outcome)
+    record = failure_record(outcome, backend._log_tail)
+    record["elapsed"] = waited  # since `started`, not the engine's own start
+    raise backend._unhealthy(record)
+
+
+def launch_failed(backend: ComposeBackend, error: StagectlError, feed: Feed, outcome: WaitOutcome | None) -> StagectlError:
+    """compose up failed (e.g. "dependency failed to start"): whose fault? A container that
+    exited or turned unhealthy (s3-init included), else the first one still waiting."""
+    if isinstance(error, PreflightError):
+        return error
+    rows = feed.latest()
+    order = list(outcome.services) if outcome else [*backend.services, *backend._one_shots()]
+    def failed(name: str) -> bool:
+        c = rows.get(name)
+        if c is None:
+            return False
+        if name == S3_INIT:
+            return c.state == "exited" and c.exit_code != 0
+        return c.state in EXITED or c.health == "unhealthy"
+
+    failed_ones = [n for n in order if failed(n)]
+    waiting = [n for n in order if outcome and outcome.services[n].phase in ("waiting", "starting")]
+    root = (failed_ones or waiting or order)[0]
+    c = rows.get(root)
+    what = "the S3 bucket set-up" if root == S3_INIT else "container"
+    state = f"{what} exited with code {c.exit_code}" if c is not None and c.state in EXITED else \
+        f"container health: {c.health or c.state}" if c is not None else "no container"
+    record = {"reason": "start failed", "root_cause": root, "detail": f"{state}; {error.message}",
+              "log_tail": backend._log_tail(root)}
+    return backend._unhealthy(record)
+
+
+class _Clock:
+    """The backend's injectable clock and sleep as the wait engine's Clock."""
+
+    def __init__(self, now: Callable[[], float], sleep: Callable[[float], None]):
+        self.now, self._sleep = now, sleep
+
+    def sleep(self, seconds: float) -> None:
+        self._sleep(max(0.0, seconds))
