@@ -152,3 +152,49 @@ def test_a_set_that_breaks_a_service_of_the_real_stack_is_exit_3_naming_it(tmp_p
         assert _containers(project) == []
     finally:
         ComposeBackend(dataclasses.replace(ctx)).down(volumes=True)
+
+
+def test_status_and_watch_show_uptime_and_restarts_of_the_compose_stack(tmp_path):
+    """`stagectl status` (JSON, table and --watch) under compose: every container's uptime and
+    restart count, as under local; a policy restart shows in the next refresh."""
+    import json
+    import os
+    import re
+    import sys
+
+    project = f"stagectl-waitcli-{uuid.uuid4().hex[:6]}"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'dashboard'}", "COLUMNS": "200"}
+    env_file = tmp_path / ".env.staging"
+    shutil.copy(ROOT / ".env.staging.example", env_file)
+    cli = [sys.executable, "-m", "stagectl", "--env-file", str(env_file)]
+    subprocess.run([*cli, "init", "--force"], cwd=ROOT, capture_output=True, check=True, env=env)
+    sets = [arg for k, v in {"COMPOSE_PROJECT_NAME": project, **free_ports()}.items() for arg in ("--set", f"{k}={v}")]
+    try:
+        up = subprocess.run([*cli, *sets, "up", "--backend", "compose", "--json"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        # a policy restart of redis: the server exits from inside (`docker kill` would count as a
+        # manual stop, which the policy leaves alone), `unless-stopped` brings it back
+        subprocess.run(["docker", "exec", f"{project}-redis-1", "redis-cli", "shutdown", "nosave"], capture_output=True)
+        deadline = time.monotonic() + 60
+        while True:
+            status = subprocess.run([*cli, *sets, "status", "--json"], cwd=ROOT, env=env, capture_output=True,
+                                    text=True, timeout=60)
+            rows = {r["name"]: r for r in json.loads(status.stdout)["services"]}
+            if rows["redis"]["restarts"] >= 1 and rows["redis"]["healthy"] or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert rows["redis"]["restarts"] >= 1 and rows["redis"]["healthy"], rows["redis"]
+        running = {n: r for n, r in rows.items() if r["state"] != "skipped"}
+        assert all(isinstance(r["uptime_s"], float) and r["uptime_s"] >= 0 for r in running.values()), running
+        assert rows["redis"]["uptime_s"] < rows["postgres"]["uptime_s"], "redis started again, postgres did not"
+        assert all(r["pid"] for r in running.values()), running
+        watch = subprocess.run([*cli, *sets, "status", "--watch", "--count", "2", "--interval", "0.2"], cwd=ROOT,
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert watch.returncode == 0, watch.stderr
+        redis_row = next(line for line in watch.stdout.splitlines() if re.search(r"\bredis\b.*\bhealthy\b", line))
+        assert re.search(r"\b\d+(m\d\ds|s)\b", redis_row), f"uptime column: {redis_row!r}"
+        assert re.search(rf"\s{rows['redis']['restarts']}\s", redis_row), f"restarts column: {redis_row!r}"
+    finally:
+        subprocess.run([*cli, *sets, "down", "--volumes"], cwd=ROOT, env=env, capture_output=True, timeout=180)
+        subprocess.run(["docker", "compose", "-p", project, "down", "--volumes", "--remove-orphans"], capture_output=True)
