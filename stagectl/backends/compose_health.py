@@ -262,7 +262,7 @@ def wait(backend: ComposeBackend, services: list[str], *, started: float, timeou
         statuses = [dataclasses.replace(backend._status_of(n, current.get(n)),
                                         ready_s=round((outcome.services[n].ready_s or 0.0) - offset, 3))
                     for n in services]
-        return statuses, all(outcome.services[n].probes == 1 for n in order)
+        return statuses, all(outcome.services[n].probes == 1 for n in services)
     if launch is not None and launch.error is not None:
         raise launch_failed(backend, launch.error, feed, outcome)
     record = failure_record(outcome, backend._log_tail)
