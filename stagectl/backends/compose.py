@@ -184,7 +184,7 @@ class ComposeBackend:
         # python-on-whales' compose.ps() returns container objects and needs one inspect per
         # container; the JSON listing gives state and health of all of them in one call.
         cmd = self.docker.compose.docker_compose_cmd + ["ps", "--all", "--format", "json"]
-        text = str(self._call("ps", lambda: run_docker(cmd), error))
+        text = str(self._call("ps", lambda: _listing(cmd), error))
         try:
             return parse_ps(text)
         except (ValueError, KeyError, TypeError):
@@ -306,13 +306,17 @@ class ComposeBackend:
         run `compose down` and raise. `on_progress(state)` gets {"services": {name: {phase, detail,
         ready_s}}} at every poll, as from the local backend.
 
-        KeyboardInterrupt is not caught here: the lifecycle's `finally` runs `down` for it.
+        An interrupt (Ctrl-C, SIGTERM: a KeyboardInterrupt) during the wait tears the stack down
+        too, then propagates: `stagectl up` has no lifecycle of its own to do it (`run`'s teardown
+        step then finds nothing left), and the local backend's supervisor does the same.
         """
         self._build_missing_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
         self.prepare_log_dir()
+        launch: _Launch | None = None
         try:
             before = self.status()
+            compose_ops.check_ports(self, before)  # exit 4 naming the owner, nothing started
             launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
             statuses, at_first_look = self._wait(self.services, started=started, timeout=wait_timeout, launch=launch,
                                                  on_progress=on_progress, one_shots=self._one_shots())
@@ -322,6 +326,11 @@ class ComposeBackend:
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
                 self._teardown_after_failure(exc)
+            raise
+        except KeyboardInterrupt:
+            if launch is not None:  # let a `compose up` that is still creating containers finish first
+                launch.finish(timeout=15)
+            self.down(volumes=False)  # a failure here is exit 5 (teardown incomplete), not hidden
             raise
         # compose leaves unchanged containers alone, and a recreated one restarts its health at
         # "starting": healthy before `up` and at the first look after it means nothing changed
@@ -426,6 +435,19 @@ class ComposeBackend:
         if not leftovers:  # the `--set` values (maybe secrets) are not kept once the stack is gone
             self._overrides_file.unlink(missing_ok=True)
         return DownResult(stopped=stopped, killed=[], leftovers=leftovers, volumes_removed=volumes)
+
+
+def _listing(cmd: list) -> object:
+    """`compose ps` lists the project's containers, then inspects each: a container removed in
+    between (seen on engine 20.10 while other builds ran: "No such container: <id>") fails the
+    whole call. Such a listing is asked again (up to twice); any other failure is not."""
+    for attempt in range(3):
+        try:
+            return run_docker(cmd)
+        except DockerException as exc:
+            if attempt == 2 or "No such container" not in (exc.stderr or ""):
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 class _Launch:

@@ -31,17 +31,21 @@ def _progress_table(state: dict) -> Table:
     return table
 
 
+def started_services(result) -> list:
+    """The services `up` started: not the skipped ones. Not "those with a pid": a container has
+    none, and `up --json` on the compose backend once listed no service at all."""
+    return [s for s in result.services if s.state != "skipped" and s.name not in result.skipped]
+
+
 def endpoints_table(result) -> Table:
     from rich.table import Table
 
     table = Table(title="endpoints", title_justify="left")
     for column in ("service", "url", "pid", "ready"):
         table.add_column(column)
-    for row in result.services:
-        if row.pid is None:
-            continue
+    for row in started_services(result):
         ready = f"{row.ready_s:.2f}s" if row.ready_s is not None else ""
-        table.add_row(row.name, f"127.0.0.1:{row.port}", str(row.pid), ready)
+        table.add_row(row.name, f"127.0.0.1:{row.port}", "" if row.pid is None else str(row.pid), ready)
     for name, reason in result.skipped.items():
         table.add_row(name, f"[dim]skipped: {reason}[/]", "", "")
     return table
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
             emit_json({
                 "unchanged": result.unchanged, "total_s": result.total_s, "skipped": result.skipped,
                 "services": [{"name": s.name, "state": s.state, "pid": s.pid, "port": s.port, "ready_s": s.ready_s}
-                             for s in result.services if s.pid is not None],
+                             for s in started_services(result)],
             })
             return 0
         if result.unchanged:

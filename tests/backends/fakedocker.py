@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import sys
 from pathlib import Path
 
@@ -17,13 +18,19 @@ SECRET = "s3cr3t-Pa55word"  # appears in a fake log line; must never reach an er
 SPEC = {"db": [], "cache": [], "api": ["db", "cache"]}
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def make_stack(project: str = "ct-proj") -> Stack:
     services = {
         name: Service(
             runner="command",
             command=["true"],
             image="busybox:1",
-            port=20000 + i,
+            port=free_port(),  # `up` checks the host ports are free, as for the local backend
             container_port=8000 + i,
             depends_on=deps,
             volumes={f"{name}_data": "/data"},

@@ -318,3 +318,43 @@ def test_the_global_env_file_is_the_one_compose_reads(fake):
     env_files = [up[i + 1] for i, arg in enumerate(up) if arg == "--env-file"]
     assert env_files == [str(fake.root / "compose" / ".env.staging"), str(other)]
     backend.down()
+
+
+def test_a_busy_host_port_is_exit_4_naming_its_owner_before_compose_up(fake):
+    """Fault: compose's own "bind: address already in use" halfway through `up` (exit 3, some
+    containers created); the local backend says who holds the port before anything starts."""
+    import os
+    import socket
+
+    fake.script()
+    port = fake.stack.services["cache"].port
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        with pytest.raises(PreflightError) as info:
+            fake.backend().up(wait_timeout=5)
+    assert f"port {port} for service cache is in use by pid {os.getpid()}" in info.value.message
+    assert [argv[:2] for argv in fake.calls()] == [["container", "list"]], "nothing was started (nor torn down)"
+
+
+def test_a_container_gone_between_listing_and_inspect_is_listed_again(fake):
+    """Fault: one transient "No such container" from the inspect (a container removed between the
+    listing and the inspect) ended `up`'s wait as a failed stack (seen on the real engine)."""
+    gone = {"stderr": "Error response from daemon: No such container: f258e6dc7d73\n", "rc": 1}
+    healthy = {"stdout": json.dumps([{"Name": f"/ct-proj-{n}-1", "State": {"Status": "running", "Health": {"Status": "healthy"}},
+                                      "Config": {"Labels": {"com.docker.compose.service": n}}} for n in SPEC])}
+    listed = {"stdout": "".join(f"{n}\n" for n in SPEC)}
+    fake.script(rules=[{"match": ["container", "list"], "responses": [listed]},
+                       {"match": ["container", "inspect"], "responses": [gone, healthy]}])
+    assert all(row.healthy for row in fake.backend().status())
+    assert [argv[:2] for argv in fake.calls()] == [["container", "list"], ["container", "inspect"]] * 2
+
+
+def test_other_inspect_failures_are_not_retried(fake):
+    broken = {"stderr": "Error response from daemon: something else\n", "rc": 1}
+    listed = {"stdout": "".join(f"{n}\n" for n in SPEC)}
+    fake.script(rules=[{"match": ["container", "list"], "responses": [listed]},
+                       {"match": ["container", "inspect"], "responses": [broken]}])
+    with pytest.raises(StagectlError, match="something else"):
+        fake.backend().status()
+    assert [argv[:2] for argv in fake.calls()] == [["container", "list"], ["container", "inspect"]]

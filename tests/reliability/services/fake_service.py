@@ -8,6 +8,7 @@ Modes: --healthy-after S, --never-healthy, --exit-after S --code N, --hang-healt
 from __future__ import annotations
 
 import argparse
+import datetime
 import http.server
 import os
 import signal
@@ -32,6 +33,8 @@ def main() -> None:
     p.add_argument("--spew-mb", type=float, default=0.0)
     p.add_argument("--slow-stop", type=float, default=0.0)
     p.add_argument("--echo-env", help="print this variable's value (tests that `logs` masks secrets)")
+    p.add_argument("--tick", type=float, default=0.0, help="print '<UTC ISO time> <NAME> tick N' every TICK seconds")
+    p.add_argument("--name", default="fake", help="the service name the ticks carry")
     args = p.parse_args()
     born = time.monotonic()
     with open(args.pidfile, "w") as fh:
@@ -77,7 +80,12 @@ def main() -> None:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     line = b"x" * 1023 + b"\n"
+    ticks, next_tick = 0, born
     while True:
+        if args.tick and time.monotonic() >= next_tick:
+            ticks, next_tick = ticks + 1, next_tick + args.tick
+            now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            print(f"{now} {args.name} tick {ticks}", flush=True)
         if args.exit_after is not None and time.monotonic() - born >= args.exit_after:
             print(f"exiting with code {args.code}", flush=True)
             os._exit(args.code)
