@@ -3,10 +3,18 @@ real Docker engine, and plain `docker compose up -d --wait` on the same rendered
 healthcheck intervals, same images).
 
 Each run starts cold (`down --volumes` before it) under its own project, on free host ports (every
-port variable of the spec), and holds the e2e lock. Needs an engine (scripts/install-docker.sh)
-and, without a registry, the local images (stagectl build).
+port variable of the spec); the three kinds alternate within each round, so a change in the
+machine's load hits all three alike. Needs an engine (scripts/install-docker.sh) and, without a
+registry, the local images (stagectl build). Holds /tmp/stagectl-bench.lock, so two benchmarks
+never overlap, and records the load average before and after.
 
-    python benchmarks/bench_compose.py [--runs 3] [--json out.json]
+What is timed, wall clock, for each kind:
+- local backend: `LocalBackend(ctx)` + `up()` (what `stagectl up` runs after loading the project);
+- compose backend: `ComposeBackend(ctx)` (its image choice included) + `up()` (the missing-image
+  check, the status before, `compose up` and the wait); its own `total_s` is recorded too;
+- plain compose: `docker compose … up -d --wait` with exactly the backend's files and env files.
+
+    python benchmarks/bench_compose.py [--runs 5] [--json out.json]
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import socket
 import statistics
 import subprocess
@@ -48,14 +57,24 @@ def backend_for(overrides: dict[str, str]) -> ComposeBackend:
     return ComposeBackend(context_for(overrides))
 
 
-def local_up(overrides: dict[str, str], timeout: float) -> float:
+def local_up(overrides: dict[str, str], timeout: float) -> tuple[float, float]:
+    """(wall seconds of constructing the backend and `up()`, its own total_s); cold."""
+    LocalBackend(context_for(overrides)).down(volumes=True)
+    t0 = time.monotonic()
     backend = LocalBackend(context_for(overrides))
-    backend.down(volumes=True)
-    backend.preflight()
     try:
-        return backend.up(wait_timeout=timeout).total_s
+        total = backend.up(wait_timeout=timeout).total_s
+        return time.monotonic() - t0, total
     finally:
         backend.down(volumes=True)
+
+
+def compose_backend_up(overrides: dict[str, str], timeout: float) -> tuple[float, float, dict[str, float | None]]:
+    """(wall seconds of `ComposeBackend(ctx)` + `up()`, its own total_s, ready_s per service)."""
+    t0 = time.monotonic()
+    backend = backend_for(overrides)
+    result = backend.up(wait_timeout=timeout)
+    return time.monotonic() - t0, result.total_s, {s.name: s.ready_s for s in result.services}
 
 
 def plain_compose(backend: ComposeBackend, timeout: float) -> float:
@@ -70,38 +89,58 @@ def plain_compose(backend: ComposeBackend, timeout: float) -> float:
     return elapsed
 
 
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile, linear between the closest ranks (numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = int(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def summarise(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 2), "p10": round(percentile(values, 10), 2),
+            "p90": round(percentile(values, 90), 2), "min": min(values), "max": max(values)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     ports = {var: str(free_port()) for var in _port_vars(REPO / "stagectl.yaml").values()}
     overrides = {"COMPOSE_PROJECT_NAME": PROJECT, **ports}
-    results: dict[str, list[float]] = {"local_backend": [], "plain_compose": [], "compose_backend": []}
-    with open("/tmp/stagectl-e2e.lock", "w") as lock:
+    kinds = ("local_backend", "plain_compose", "compose_backend")
+    results: dict[str, list[float]] = {k: [] for k in kinds}
+    backend_total: list[float] = []
+    ready: list[dict[str, float | None]] = []
+    with open("/tmp/stagectl-bench.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        backend = backend_for(overrides)
-        backend.preflight()
+        load_before = os.getloadavg()
+        backend_for(overrides).preflight()
         for run in range(args.runs):
-            for kind in results:
+            for kind in kinds:
+                backend_for(overrides).down(volumes=True)  # the previous run's containers hold the ports
                 if kind == "local_backend":
-                    backend_for(overrides).down(volumes=True)  # the previous run's containers hold the ports
-                    results[kind].append(round(local_up(overrides, args.timeout), 2))
-                    print(f"run {run + 1} {kind}: {results[kind][-1]:.2f}s", flush=True)
-                    continue
-                backend_for(overrides).down(volumes=True)
-                backend = backend_for(overrides)
-                if kind == "plain_compose":
-                    results[kind].append(round(plain_compose(backend, args.timeout), 2))
+                    wall, _total = local_up(overrides, args.timeout)
+                elif kind == "plain_compose":
+                    wall = plain_compose(backend_for(overrides), args.timeout)
                 else:
-                    results[kind].append(backend.up(wait_timeout=args.timeout).total_s)
-                print(f"run {run + 1} {kind}: {results[kind][-1]:.2f}s", flush=True)
+                    wall, total, per_service = compose_backend_up(overrides, args.timeout)
+                    backend_total.append(total)
+                    ready.append(per_service)
+                results[kind].append(round(wall, 2))
+                print(f"run {run + 1} {kind}: {wall:.2f}s  (load {os.getloadavg()[0]:.2f})", flush=True)
         backend_for(overrides).down(volumes=True)
-    medians = {k: round(statistics.median(v), 2) for k, v in results.items()}
-    summary = {"runs": results, "median_s": medians,
+        load_after = os.getloadavg()
+    stats = {k: summarise(v) for k, v in results.items()}
+    medians = {k: s["median"] for k, s in stats.items()}
+    summary = {"runs": results, "stats_s": stats, "median_s": medians,
+               "compose_backend_total_s": backend_total, "compose_backend_ready_s": ready,
                "backend_over_plain": round(medians["compose_backend"] / medians["plain_compose"], 3),
-               "local_over_compose": round(medians["local_backend"] / medians["compose_backend"], 3)}
+               "local_over_compose": round(medians["local_backend"] / medians["compose_backend"], 3),
+               "load_before": [round(x, 2) for x in load_before], "load_after": [round(x, 2) for x in load_after]}
     print(json.dumps(summary, indent=2))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")

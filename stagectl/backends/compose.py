@@ -1,14 +1,14 @@
-# Over ~350 lines for now: the whole Backend protocol on one engine (up, wait, signal, logs, down); splitting its wait loop into the shared wait engine is open work.
+# Over ~350 lines for now: the whole Backend protocol on one engine (up, signal, logs, down); the wait is in compose_health.py, the day-two operations in compose_ops.py.
 """The compose backend: runs the rendered compose file with Docker Compose v2 through python-on-whales.
 
-Health comes from our own wait engine polling `compose ps --all --format json` (not `up --wait`):
-it has one global deadline, fails fast on a crashed or unhealthy container, names the root cause
-with its last log lines, and tears the stack down itself (compose leaves containers running).
+Health: the wait engine the local backend uses (stagectl/health/wait.py), fed with each
+container's state and Docker health (compose_health.py; not `up --wait`): one global deadline,
+fail fast on a crashed or unhealthy container, the root cause named with its last log lines. On
+failure the backend tears the stack down itself (compose leaves containers running).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
@@ -24,22 +24,22 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.utils import run as run_docker
 
-from stagectl.backends import compose_ops
+from stagectl.backends import compose_health, compose_ops
 from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
+from stagectl.backends.compose_health import EXITED, S3_INIT, S3_INIT_OF, Container, Feed, list_containers
 from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
+from stagectl.health.verdict import LOG_TAIL, unhealthy_error
 from stagectl.images.select import BUILD_COMMAND, LOCAL_IMAGES_FILE, ImageChoice, choose_images
 from stagectl.secrets import Masker
 
 COMPOSE_FILE = "docker-compose.staging.yml"
 S3_INIT_FILE = "docker-compose.s3-init.yml"  # the one-shot bucket initialisation (service s3-init)
-S3_INIT = "s3-init"
 HOST_FILE = "docker-compose.host.yml"  # host ports like local's, the dashboard's log file in the state dir
 LOG_DIR = "compose-logs"  # under the state dir, bind-mounted at /app/logs by HOST_FILE
 DASHBOARD_LOG = "dashboard.json.log"
 Progress = Callable[[dict], None]
 RENDERED_ENV_FILE = ".env.staging"  # the non-secret interpolation values `stagectl render` writes
 LOCAL_HINT = "try --backend local"
-FAILED_STATES = ("exited", "unhealthy")
 
 
 def unavailable(exc: BaseException) -> PreflightError | None:
@@ -196,92 +196,58 @@ class ComposeBackend:
 
     # -- status ---------------------------------------------------------------------------------
 
-    def _status_of(self, name: str, row: dict | None) -> ServiceStatus:
+    def _containers(self, error: type[StagectlError] = UnhealthyError) -> dict[str, Container]:
+        """Every container of the project by service (compose_health: two cheap docker calls)."""
+        try:
+            return self._call("inspect", lambda: list_containers(self.docker, self.ctx.stack.project), error)  # type: ignore[return-value]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise error(f"unexpected output from docker container inspect: {type(exc).__name__}: {self._mask(str(exc))[:200]}") from None
+
+    def _status_of(self, name: str, c: Container | None) -> ServiceStatus:
         svc = self.ctx.stack.services[name]
-        published = [p["PublishedPort"] for p in (row or {}).get("Publishers") or [] if p.get("PublishedPort")]
-        port = published[0] if published else svc.port
-        base: dict[str, Any] = dict(name=name, pid=None, port=port)
-        if row is None:
-            return ServiceStatus(state="stopped", healthy=False, detail="no container", **base)
-        state, health = str(row.get("State", "")).lower(), str(row.get("Health") or "").lower()
-        code = row.get("ExitCode", 0)
-        if state == "running":
-            if health == "healthy" or (not health and svc.healthcheck.test is None):
+        base: dict[str, Any] = dict(name=name, port=(c.host_port if c and c.host_port else svc.port))
+        if c is None:
+            return ServiceStatus(state="stopped", healthy=False, pid=None, detail="no container", **base)
+        # restarts by the engine's restart policy and the current start, as the local backend shows them
+        base.update(restarts=c.restarts, pid=c.pid if c.state in ("running", "paused") else None,
+                    started_at=c.started_at if c.state in ("running", "paused") else None)
+        if c.state == "running":
+            if c.health == "healthy" or (not c.health and svc.healthcheck.test is None):
                 return ServiceStatus(state="healthy", healthy=True, **base)
-            if health == "unhealthy":
-                return ServiceStatus(state="unhealthy", healthy=False, detail="container health: unhealthy", **base)
-            why = f"health: {health}" if health else "no health status (is the healthcheck in the compose file?)"
+            if c.health == "unhealthy":
+                why = f": {c.last_check}" if c.last_check else ""
+                return ServiceStatus(state="unhealthy", healthy=False, detail=f"container health: unhealthy{why}", **base)
+            why = f"health: {c.health}" if c.health else "no health status (is the healthcheck in the compose file?)"
             return ServiceStatus(state="running", healthy=False, detail=why, **base)
-        if state == "paused":
+        if c.state == "paused":
             return ServiceStatus(state="paused", healthy=False, **base)
-        if state in ("exited", "dead", "restarting"):
-            return ServiceStatus(state="exited", healthy=False, detail=f"{state}, exit code {code}", **base)
-        return ServiceStatus(state="stopped", healthy=False, detail=state or "unknown state", **base)
+        if c.state in EXITED:
+            return ServiceStatus(state="exited", healthy=False, detail=f"{c.state}, exit code {c.exit_code}", **base)
+        return ServiceStatus(state="stopped", healthy=False, detail=c.state or "unknown state", **base)
 
     def status(self) -> list[ServiceStatus]:
-        """The current state of every enabled service (a service without a container is 'stopped')."""
-        rows = self._ps()
+        """The current state of every enabled service (a service without a container is 'stopped'),
+        with the container's restarts (RestartCount) and start time (State.StartedAt)."""
+        rows = self._containers()
         return [self._status_of(n, rows.get(n)) for n in self.services]
 
-    # -- the wait engine ------------------------------------------------------------------------
+    # -- waiting: the shared wait engine (stagectl/health/wait.py) fed by compose_health ----------
 
     def _wait(self, services: list[str], *, started: float, timeout: float, launch: _Launch | None = None,
-              on_progress: Progress | None = None, unhealthy_grace: float = 0.0) -> tuple[list[ServiceStatus], int]:
-        """Poll until every service is healthy → (statuses, polls needed); raise UnhealthyError
-        (without tearing down) naming the root cause. `launch`: a compose call running meanwhile,
-        whose failure ends the wait."""
-        deadline = started + timeout
-        ready: dict[str, float] = {}
-        max_polls = math.ceil(timeout / self.poll_interval) + 2  # bounded in count as well as time
-        for polls in range(1, max_polls + 1):
-            rows = self._ps()
-            now = self._clock()
-            current = {n: self._status_of(n, rows.get(n)) for n in services}
-            for n, st in current.items():
-                if st.healthy:
-                    ready.setdefault(n, round(now - started, 3))
-            if on_progress:
-                on_progress({"services": {n: {"phase": st.state, "detail": st.detail, "ready_s": ready.get(n)}
-                                          for n, st in current.items()}})
-            if launch is not None and launch.error is not None:
-                raise self._launch_failed(launch.error)
-            # within `unhealthy_grace` an "unhealthy" is the engine's last verdict from before
-            # (a paused container fails its checks) until the next check runs; an exit never is
-            failing = FAILED_STATES if now >= started + unhealthy_grace else ("exited",)
-            if any(st.state in failing for st in current.values()):
-                raise self._unhealthy(current, ready, "a service crashed or turned unhealthy")
-            if len(ready) == len(services):
-                return [dataclasses.replace(current[n], ready_s=ready[n]) for n in services], polls
-            if now >= deadline:
-                break
-            self._sleep(max(0.0, min(self.poll_interval, deadline - now)))
-        raise self._unhealthy(current, ready, f"not healthy after {timeout:g}s")
+              on_progress: Progress | None = None, unhealthy_grace: float = 0.0,
+              one_shots: Sequence[str] = ()) -> tuple[list[ServiceStatus], bool]:
+        """The shared wait engine over these services' containers (compose_health.wait)."""
+        return compose_health.wait(self, services, started=started, timeout=timeout, launch=launch,
+                                   on_progress=on_progress, unhealthy_grace=unhealthy_grace, one_shots=one_shots)
 
-    def _root_cause(self, current: dict[str, ServiceStatus], ready: dict[str, float]) -> str:
-        """A failed service first; else the first pending one (start order) whose dependencies are ready."""
-        order = [n for wave in self.ctx.stack.start_order() for n in wave if n in current]
-        for n in order:
-            if current[n].state in FAILED_STATES:
-                return n
-        pending = [n for n in order if n not in ready]
-        deps = {n: [d for d in self.ctx.stack.services[n].depends_on if d in current] for n in pending}
-        deps_ready = [n for n in pending if all(d in ready for d in deps[n])]
-        return (deps_ready or pending or order)[0]
+    def _log_tail(self, service: str) -> list[str]:
+        return self._logs_of(service, LOG_TAIL).rstrip("\n").splitlines()
 
-    def _unhealthy(self, current: dict[str, ServiceStatus], ready: dict[str, float], why: str) -> UnhealthyError:
-        root = self._root_cause(current, ready)
-        pending = ", ".join(
-            f"{n} ({st.state}{': ' + st.detail if st.detail else ''})" for n, st in current.items() if n not in ready
-        )
-        try:
-            tail = self.logs(root, tail=self.log_tail)
-        except StagectlError as exc:
-            tail = f"(logs unavailable: {exc.message})"
-        msg = (
-            f"{why}: root cause {root}; not ready: {pending}\n"
-            f"--- last {self.log_tail} log lines of {root} ---\n{tail.rstrip()}"
-        )
-        return UnhealthyError(self._mask(msg), hint=f"see `stagectl logs {root}`")
+    def _unhealthy(self, record: dict) -> StagectlError:
+        error = unhealthy_error(record, full_log=lambda root: f"see `stagectl logs {root or '<service>'}`")
+        error.message = self._mask(error.message)
+        error.args = (error.message,)
+        return error
 
     def image_ids(self) -> dict[str, str]:
         """Service → `repository:tag@sha256:<12 hex>` of the image its container runs (the report's versions)."""
@@ -353,11 +319,11 @@ class ComposeBackend:
             before = self.status()
             compose_ops.check_ports(self, before)  # exit 4 naming the owner, nothing started
             launch = _Launch(lambda: self._call("up", lambda: self.docker.compose.up(detach=True, quiet=True)))
-            statuses, polls = self._wait(self.services, started=started, timeout=wait_timeout,
-                                         launch=launch, on_progress=on_progress)
+            statuses, at_first_look = self._wait(self.services, started=started, timeout=wait_timeout, launch=launch,
+                                                 on_progress=on_progress, one_shots=self._one_shots())
             launch.finish(timeout=max(5.0, wait_timeout - (self._clock() - started)))
             if launch.error is not None:
-                raise self._launch_failed(launch.error)
+                raise compose_health.launch_failed(self, launch.error, Feed(self._containers, self._clock, 0.0), None)
         except StagectlError as exc:
             if not isinstance(exc, PreflightError):  # without an engine there is nothing to tear down
                 self._teardown_after_failure(exc)
@@ -368,25 +334,15 @@ class ComposeBackend:
             self.down(volumes=False)  # a failure here is exit 5 (teardown incomplete), not hidden
             raise
         # compose leaves unchanged containers alone, and a recreated one restarts its health at
-        # "starting": healthy before `up` and at the first poll after it means nothing changed
-        unchanged = all(s.healthy for s in before) and polls == 1
+        # "starting": healthy before `up` and at the first look after it means nothing changed
+        unchanged = all(s.healthy for s in before) and at_first_look
         return UpResult(services=statuses, total_s=round(self._clock() - started, 3), unchanged=unchanged,
                         skipped=dict(self.images.skipped))
 
-    def _launch_failed(self, error: StagectlError) -> StagectlError:
-        """compose up failed (e.g. "dependency failed to start"): find whose fault, s3-init included."""
-        if isinstance(error, PreflightError):
-            return error
-        rows = self._ps()
-        init = rows.get(S3_INIT)
-        if init is not None and str(init.get("State", "")).lower() == "exited" and init.get("ExitCode", 0) != 0:
-            tail = self._logs_of(S3_INIT, self.log_tail)
-            msg = (f"{error.message}: root cause {S3_INIT} (the S3 bucket set-up) exited with code {init.get('ExitCode')}\n"
-                   f"--- last {self.log_tail} log lines of {S3_INIT} ---\n{tail.rstrip()}")
-            return UnhealthyError(self._mask(msg), hint=f"docker compose -p {self.ctx.stack.project} logs {S3_INIT}")
-        current = {n: self._status_of(n, rows.get(n)) for n in self.services}
-        ready = {n: 0.0 for n, st in current.items() if st.healthy}
-        return self._unhealthy(current, ready, error.message)
+    def _one_shots(self) -> list[str]:
+        """The one-shot containers `up` waits for: s3-init, when its file is merged and s3 runs."""
+        merged = any(Path(f).name == S3_INIT_FILE for f in self.docker.client_config.compose_files)
+        return [S3_INIT] if merged and S3_INIT_OF[S3_INIT] in self.services else []
 
     def _teardown_after_failure(self, cause: StagectlError) -> None:
         try:
@@ -438,7 +394,7 @@ class ComposeBackend:
         """Unpause, start or restart one service (by its state) and wait for it to be healthy."""
         self._require(service)
         started = self._clock()
-        current = self._status_of(service, self._ps().get(service))
+        current = self._status_of(service, self._containers().get(service))
         compose = self.docker.compose
         if current.state == "paused":
             self._call("unpause", lambda: compose.unpause([service]))

@@ -24,6 +24,9 @@ from stagectl.config.model import Healthcheck
 class ProbeResult:
     ok: bool
     detail: str
+    # a failure that already is a verdict (Docker's own healthcheck, with its retries, said
+    # "unhealthy"): the wait engine fails the service at once instead of counting retries
+    final: bool = False
 
 
 Probe = Callable[[], ProbeResult]

@@ -5,6 +5,7 @@ Per service (Compose/Kubernetes semantics):
 - probe every `start_interval` until the first success (then it is healthy);
 - failures while `start_period` has not elapsed since the start are not counted;
 - `retries` consecutive counted failures → unhealthy (a failure, reported with the last probe);
+  a probe result marked `final` (a verdict reached elsewhere, e.g. Docker's healthcheck) at once;
 - the process exiting → "crashed (exit N)" / "killed by signal N" at once, never a timeout.
 A failure ends the wait: services depending on the failed one are ABORTED (never started).
 Probes run in an executor without blocking the loop, so a hanging probe cannot delay noticing
@@ -151,6 +152,7 @@ class WaitEngine:
             now = self.clock.now()
             if self.should_stop():
                 return self._outcome(False, t0, reason="interrupted")
+            healthy_before = self._healthy_count()
             failure = self._launch_ready(now) or self._collect_starts(t0) or self._check_services(t0)
             if failure:
                 return failure
@@ -159,7 +161,12 @@ class WaitEngine:
             now = self.clock.now()
             if now >= deadline:
                 return self._outcome(False, t0, root_cause=self._timeout_root_cause(), reason="timeout")
+            if self._healthy_count() > healthy_before:
+                continue  # a service just became healthy: start its dependents now, not a tick later
             self.clock.sleep(min(self.tick, deadline - now))
+
+    def _healthy_count(self) -> int:
+        return sum(p.phase == "healthy" for p in self.progress.values())
 
     def _timeout_root_cause(self) -> str | None:
         """At the deadline: the first service still not healthy although its dependencies are —
@@ -224,6 +231,8 @@ class WaitEngine:
             code = handle.exit_status()  # a probe failing because the process just died is a crash
             if code is not None:
                 return self._fail(name, "crashed", target.describe_exit(code), t0)
+            if result.final:
+                return self._fail(name, "unhealthy", f"unhealthy: {result.detail}", t0)
             if progress.started_at is not None and now - progress.started_at >= target.check.start_period:
                 progress.counted_failures += 1
                 if progress.counted_failures >= target.check.retries:

@@ -122,6 +122,8 @@ def whole(tmp_path) -> CliRunner:
     are the default ones, which the backend checks are free: hence the e2e lock."""
     services = {n: {"healthy_after": 1, "logs": f"{n} booting\n{n} ready"} for n in ALL}
     services["dashboard"] = {"exit": 1, "exit_after": 2, "logs": "dashboard booting\nboom: cannot import app"}
+    # the one-shot bucket set-up of the real file: the wait lets the dashboard start once it exited 0
+    services["s3-init"] = {"exit": 0, "exit_after": 1, "logs": "bucket ready"}
     env_file = tmp_path / ".env.staging"
     shutil.copy(REPO / ".env.staging.example", env_file)
     runner = CliRunner(REPO, fake_docker_env(tmp_path / "fake", services))

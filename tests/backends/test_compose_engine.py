@@ -175,7 +175,7 @@ def test_a_failing_bucket_set_up_is_exit_3_naming_s3_init(backend):
     with pytest.raises(UnhealthyError) as err:
         broken.up(wait_timeout=120)
     assert err.value.exit_code == 3
-    assert "root cause s3-init" in err.value.message
+    assert err.value.message.startswith("s3-init: the S3 bucket set-up exited with code 1"), err.value.message
     assert "S3_LIFECYCLE_NONCURRENT_DAYS must be at least 1" in err.value.message
     left = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={PROJECT}"],
                           capture_output=True, text=True).stdout.split()

@@ -31,6 +31,7 @@ from stagectl.backends.local.supervisor import PLAN_NAME
 from stagectl.backends.local.supervisor import main as supervisor_main
 from stagectl.errors import StagectlError, TeardownError, UnhealthyError
 from stagectl.health.probes import build_probe
+from stagectl.health.verdict import unhealthy_error
 from stagectl.process import (
     RUN_ID_VAR,
     DetachedChild,
@@ -180,25 +181,11 @@ class LocalBackend:
 
     def _failure(self, state: dict) -> StagectlError:
         error = state.get("error") or {}
-        reason, root = error.get("reason"), error.get("root_cause")
         if not error:
             tail = "\n".join(tail_lines(self.ctx.state_dir / "logs" / "supervisor.log", 20))
             return UnhealthyError(f"the supervisor exited before the stack was up:\n{tail}")
         self.store.remove()  # everything was torn down; nothing to reap later
-        if reason == "timeout":
-            pending = "\n".join(f"  {n}: last probe: {p}" for n, p in sorted(error.get("pending", {}).items()))
-            blame = ""
-            if root:
-                lines = "\n".join(f"    {line}" for line in error.get("log_tail", []))
-                blame = f"\n  {root} holds the others up; its last log lines:\n{lines}"
-            return UnhealthyError(f"not healthy after {error.get('elapsed')}s (--wait-timeout); still pending:\n{pending}{blame}",
-                                  hint=f"`stagectl logs {root or '<service>'}`, or raise --wait-timeout")
-        if reason == "interrupted":
-            return StagectlError("interrupted", exit_code=130)  # type: ignore[arg-type]  # 128 + SIGINT, outside ExitCode
-        lines = "\n".join(f"    {line}" for line in error.get("log_tail", [])) or "    (its log is empty)"
-        message = f"{root}: {error.get('detail', reason)}"
-        return UnhealthyError(f"{message}; everything started was torn down\n  last log lines of {root}:\n{lines}",
-                              hint=f"full log: {self.log_path(root) if root else 'supervisor.log'}")
+        return unhealthy_error(error, full_log=lambda root: f"full log: {self.log_path(root) if root else 'supervisor.log'}")
 
     # --- status / logs / signal ------------------------------------------------------------------
     def status(self, probe: bool = True) -> list[ServiceStatus]:

@@ -32,6 +32,7 @@ from stagectl.backends.local.restarts import Decision, RestartPolicy
 from stagectl.backends.local.runners import Launch, RunnerContext, build_launch
 from stagectl.config.model import Stack
 from stagectl.health.probes import ProbeResult, build_probe
+from stagectl.health.verdict import LOG_TAIL, failure_record
 from stagectl.health.wait import Target, WaitEngine
 from stagectl.process import (
     LOG_LIMIT_BYTES,
@@ -231,14 +232,7 @@ class Supervisor:
             self._note(name, f"after-up work of {name} failed: {type(exc).__name__}: {exc}")
 
     def _record_failure(self, outcome) -> None:
-        pending = {n: p.last_probe or ("not started: dependencies not healthy yet" if p.phase == "pending" else p.phase)
-                   for n, p in outcome.services.items()
-                   if p.phase in ("pending", "starting", "waiting")}
-        error = {"reason": outcome.reason, "root_cause": outcome.root_cause, "pending": pending,
-                 "elapsed": round(outcome.elapsed, 3)}
-        if outcome.root_cause:
-            error["detail"] = outcome.services[outcome.root_cause].detail
-            error["log_tail"] = tail_lines(self._log_path(outcome.root_cause), 20)
+        error = failure_record(outcome, lambda name: tail_lines(self._log_path(name), LOG_TAIL))
         self.store.update(lambda s: s.update(error=error))
 
     # --- running and stopping ----------------------------------------------------------------------
