@@ -34,7 +34,7 @@ class AlertWatch:
     """Prometheus switched to chaos timing for the duration of a `with` block."""
 
     def __init__(self, url: str, config: Path, send_hup: Callable[[], None], timeout: float = 5.0,
-                 reload_timeout: float = 10.0):
+                 reload_timeout: float = 30.0):
         self.url, self.config = url.rstrip("/"), config
         self._send_hup = send_hup
         self._reload_timeout = reload_timeout
@@ -78,7 +78,13 @@ class AlertWatch:
         self._send_hup()
         deadline = time.monotonic() + self._reload_timeout
         while time.monotonic() < deadline:
-            ok, at = self._reload_status()
+            try:
+                ok, at = self._reload_status()
+            except httpx.TimeoutException:
+                # A reload waits for in-flight scrapes (up to scrape_timeout, 10 s: an exporter
+                # whose service was just frozen), and Prometheus's own /metrics waits with it
+                # (the scrape manager's collectors take the lock the reload holds): not done yet.
+                continue
             if at > before and ok == 1.0:
                 return
             time.sleep(0.1)
