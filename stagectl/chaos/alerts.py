@@ -34,8 +34,9 @@ class AlertWatch:
     """Prometheus switched to chaos timing for the duration of a `with` block."""
 
     def __init__(self, url: str, config: Path, send_hup: Callable[[], None], timeout: float = 5.0,
-                 reload_timeout: float = 30.0):
+                 reload_timeout: float = 30.0, backend_name: str = "local"):
         self.url, self.config = url.rstrip("/"), config
+        self.backend_name = backend_name
         self._send_hup = send_hup
         self._reload_timeout = reload_timeout
         self._original: str | None = None
@@ -49,10 +50,16 @@ class AlertWatch:
         from stagectl.backends.local.promconfig import config_dir
 
         return cls(f"http://127.0.0.1:{port}", config_dir(project.state_dir) / "prometheus.yml",
-                   lambda: backend.signal(name, signal.SIGHUP))
+                   lambda: backend.signal(name, signal.SIGHUP), backend_name=backend.name)
 
     def unavailable(self) -> str | None:
         """Why the watch cannot run here, or None."""
+        if self.backend_name != "local":
+            # the compose stack's Prometheus reads the rendered config read-only from the checkout:
+            # the file this watch would edit is a local stack's (it may be left from one), and
+            # editing the committed render is not ours to do
+            return (f"the {self.backend_name} backend's Prometheus reads the rendered config read-only; "
+                    "the alert timing is checked on the local backend")
         if not self.config.is_file():
             return f"no local Prometheus config at {self.config} (not the local backend?)"
         try:

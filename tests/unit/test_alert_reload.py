@@ -39,3 +39,12 @@ def test_no_new_reload_before_the_deadline_fails(tmp_path):
     watch = _watch(tmp_path, [100.0] + [hang, 100.0] * 1000, reload_timeout=0.3)
     with pytest.raises(RuntimeError, match="did not report a successful reload"):
         watch._reload()
+
+
+def test_under_compose_the_watch_says_it_cannot_run(tmp_path):
+    """Fault seen in CI: under compose the watch edited a local stack's leftover config and
+    signalled the container's Prometheus, which never read it: the alert checks failed."""
+    (tmp_path / "prometheus.yml").write_text("global: {}\n", encoding="utf-8")
+    watch = AlertWatch("http://prometheus.invalid", tmp_path / "prometheus.yml", send_hup=lambda: None,
+                       backend_name="compose")
+    assert "compose backend's Prometheus reads the rendered config read-only" in (watch.unavailable() or "")
