@@ -44,6 +44,11 @@ def name_source_in_header(on: bool) -> None:
         os.environ.pop(FORWARDED_FOR_ENV, None)
 
 
+def behind_port_proxy() -> bool:
+    """Whether the stack this process talks to sits behind Docker's port proxy (compose)."""
+    return os.environ.get(FORWARDED_FOR_ENV) == "1"
+
+
 def source_headers(source: str | None) -> dict[str, str]:
     """{"X-Forwarded-For": source} behind Docker's port proxy, else {} (see the module's docstring)."""
-    return {"X-Forwarded-For": source} if source and os.environ.get(FORWARDED_FOR_ENV) == "1" else {}
+    return {"X-Forwarded-For": source} if source and behind_port_proxy() else {}

@@ -196,3 +196,16 @@ def test_share_and_p99_targets_come_from_the_env_and_bad_values_are_config_error
     for bad in ({}, {"PERF_HEALTH_CEILING_SHARE": "half"}, {"PERF_HEALTH_CEILING_SHARE": "50"}):
         with pytest.raises(ConfigError, match="PERF_HEALTH_CEILING_SHARE"):
             _share(bad, "PERF_HEALTH_CEILING_SHARE")
+
+
+def test_the_ceiling_share_is_judged_only_for_a_dashboard_reached_like_the_ceiling(monkeypatch):
+    """Fault seen in CI: under compose /health (through Docker's port proxy) was judged against a
+    ceiling reached directly, and failed at 0.478 of it."""
+    from stagectl.bench.stack import ceiling_not_comparable
+    from stagectl.loopback import FORWARDED_FOR_ENV
+
+    monkeypatch.delenv(FORWARDED_FOR_ENV, raising=False)
+    assert ceiling_not_comparable(None) is None
+    assert "elsewhere" in (ceiling_not_comparable("https://staging.example") or "")
+    monkeypatch.setenv(FORWARDED_FOR_ENV, "1")
+    assert "port proxy" in (ceiling_not_comparable(None) or "")
