@@ -254,13 +254,16 @@ def wait(backend: ComposeBackend, services: list[str], *, started: float, timeou
     engine = WaitEngine(targets, timeout=max(0.0, started + timeout - backend._clock()), clock=clock,
                         on_change=changed, tick=backend.poll_interval,
                         should_stop=lambda: launch is not None and launch.error is not None)
+    engine_started = backend._clock()  # the engine counts ready times from its own start, just after
     outcome = engine.run()
     waited = round(backend._clock() - started, 3)
     if outcome.ok:
         current = feed.latest(refresh=False)
-        offset = outcome.elapsed - (backend._clock() - started)  # ready times count from `started`
+        # ready times count from `started`; taking the engine's start from a later clock reading
+        # would put a ready time after `up`'s own total (seen once in CI)
+        lead = engine_started - started
         statuses = [dataclasses.replace(backend._status_of(n, current.get(n)),
-                                        ready_s=round((outcome.services[n].ready_s or 0.0) - offset, 3))
+                                        ready_s=round(lead + (outcome.services[n].ready_s or 0.0), 3))
                     for n in services]
         return statuses, all(outcome.services[n].probes == 1 for n in services)
     if launch is not None and launch.error is not None:
