@@ -18,17 +18,12 @@ from pathlib import Path
 import pytest
 import yaml
 from cli_contract import SERVICES, TICK_S, CliContract, CliRunner, free_port
+from engine import engine_marks
 
-from stagectl.backends.compose import COMPOSE_FILE, engine_answers
+from stagectl.backends.compose import COMPOSE_FILE
 
 IMAGE = "stagectl-local/debian:bookworm"  # `stagectl build` makes it; has sh, date and sleep
-pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
-
-_reason = engine_answers()
-if _reason is None and subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-    _reason = f"image {IMAGE} absent (run `stagectl build`)"
-if _reason is not None:
-    pytestmark = [pytest.mark.docker, pytest.mark.skip(reason=f"no Docker engine: {_reason}")]
+pytestmark = engine_marks(IMAGE, pytest.mark.timeout(180))
 
 # every TICK_S seconds "<UTC ISO time> <name> tick N", like fake_service.py --tick ($$: compose's literal $)
 TICKER = ('i=0; while :; do i=$$((i+1)); echo "$$(date -u +%Y-%m-%dT%H:%M:%S.%NZ) {name} tick $$i"; '

@@ -16,20 +16,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from engine import engine_marks
 
 from stagectl.backends.base import BackendContext
-from stagectl.backends.compose import ComposeBackend, engine_answers
+from stagectl.backends.compose import ComposeBackend
 from stagectl.config.loader import load_project
 from stagectl.errors import PreflightError
 from stagectl.images import CATALOG, build_images
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "stagectl-enginetest"
-pytestmark = pytest.mark.docker
-
-_reason = engine_answers()
-if _reason is not None:
-    pytestmark = [pytest.mark.docker, pytest.mark.skip(reason=f"no Docker engine: {_reason}")]
+pytestmark = engine_marks()
 
 
 def free_port() -> int:

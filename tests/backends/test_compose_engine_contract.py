@@ -15,20 +15,15 @@ import uuid
 import pytest
 import yaml
 from contract import BackendContract, Scenario
+from engine import engine_marks
 from fakedocker import SPEC, make_stack
 
 from stagectl.backends.base import BackendContext
-from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend, engine_answers
+from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend
 
 IMAGE = "stagectl-local/debian:bookworm"  # `stagectl build` makes it; has sh and sleep
 MARKER = "contract-marker-7f3a"
-pytestmark = pytest.mark.docker
-
-_reason = engine_answers()
-if _reason is None and subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-    _reason = f"image {IMAGE} absent (run `stagectl build`)"
-if _reason is not None:
-    pytestmark = [pytest.mark.docker, pytest.mark.skip(reason=f"no Docker engine: {_reason}")]
+pytestmark = engine_marks(IMAGE)
 
 
 def compose_file(scenario: Scenario) -> dict:

@@ -18,23 +18,18 @@ from pathlib import Path
 
 import pytest
 import yaml
+from engine import engine_marks
 from fakedocker import make_stack
 from test_compose_engine import free_ports
 
 from stagectl.backends.base import BackendContext
-from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend, engine_answers
+from stagectl.backends.compose import COMPOSE_FILE, ComposeBackend
 from stagectl.config.loader import load_project
 from stagectl.errors import ExitCode, UnhealthyError
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "stagectl-local/debian:bookworm"
-pytestmark = pytest.mark.docker
-
-_reason = engine_answers()
-if _reason is None and subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
-    _reason = f"image {IMAGE} absent (run `stagectl build`)"
-if _reason is not None:
-    pytestmark = [pytest.mark.docker, pytest.mark.skip(reason=f"no Docker engine: {_reason}")]
+pytestmark = engine_marks(IMAGE)
 
 
 def _containers(project: str) -> list[str]:
