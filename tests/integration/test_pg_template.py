@@ -7,6 +7,7 @@ with XDG_CACHE_HOME pointed at a temp dir, and starts PostgreSQL on a free loopb
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import shutil
@@ -110,6 +111,12 @@ class Project:
         self.launch = runners.build_launch("postgres", self.svc, self.ctx)
         self.data = self.ctx.pg_data_dir("postgres")
         self.log = self.ctx.state_dir / "logs" / "postgres.log"
+
+    def reconfigure(self, **env: str) -> None:
+        """The same data dir under changed env values (a fresh clone's secrets, another database)."""
+        self.env = {**self.env, **env}
+        self.ctx = dataclasses.replace(self.ctx, env=self.env)
+        self.launch = runners.build_launch("postgres", self.svc, self.ctx)
 
     def prepare(self) -> float:
         started = time.monotonic()
@@ -405,3 +412,49 @@ def test_failing_after_up_work_is_logged_in_the_service_log_not_fatal(tmp_path):
     sup._after_up("postgres", launch)
     assert seen == ["ran"]
     assert "after-up work of postgres failed: ZeroDivisionError" in (tmp_path / "state" / "logs" / "postgres.log").read_text()
+
+
+def test_a_kept_cluster_follows_changed_secrets_and_database(primed, calls):
+    """A data dir kept from a run under other secrets (a fresh clone at the same path gets new
+    ones from `stagectl init`) must take the env file's password and database, not refuse logins."""
+    project = Project(primed / "b")
+    project.prepare()
+    old_password = project.env["POSTGRES_PASSWORD"]
+    with project.running(), project.connect() as conn:
+        conn.execute("create table kept (v int)")
+        conn.execute("insert into kept values (7)")
+        conn.commit()
+
+    calls.reset()
+    project.reconfigure(POSTGRES_PASSWORD="new-" + secrets.token_urlsafe(16))
+    project.prepare()
+    # single-user steps: the password, then the database (which exists: tolerated)
+    assert calls.programs() == ["postgres --single", "postgres --single"]
+    assert "password from the env file" in project.log_text()
+    with project.running():
+        with project.connect() as conn:
+            assert conn.execute("select v from kept").fetchall() == [(7,)], "the kept data must survive"
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            project.connect(password=old_password)
+
+    calls.reset()
+    project.reconfigure(POSTGRES_DB="another_db")
+    project.prepare()
+    assert calls.programs() == ["postgres --single", "postgres --single"]
+    with project.running(), project.connect() as conn:
+        assert conn.execute("select current_database()").fetchone() == ("another_db",)
+
+
+def test_a_kept_cluster_with_unchanged_secrets_starts_without_setup(primed, calls):
+    project = Project(primed / "b")
+    project.prepare()
+    calls.reset()
+    project.reconfigure()
+    project.prepare()
+    assert calls.programs() == [], "unchanged secrets: the marker says the set-up is done"
+    (project.data / runners.SUPERUSER_MARKER).unlink()  # a cluster made before the marker existed
+    project.reconfigure()
+    project.prepare()
+    assert calls.programs() == ["postgres --single", "postgres --single"], "no marker: set the password, ensure the database"
+    with project.running(), project.connect() as conn:
+        assert conn.execute("select current_user").fetchone() == (project.env["POSTGRES_USER"],)

@@ -131,10 +131,16 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
 
     app = app_role(env)
 
+    def reconcile() -> None:
+        # a kept cluster follows the env file, like the compose image does on every start: it may
+        # have been made under other secrets (a fresh clone at the same path, `init --force`)
+        _pg_superuser(bindir, data, user, db_user, db_name, password, log_path)
+        if app:
+            _pg_app_role(bindir, data, user, db_name, *app)  # also a cluster made before the role existed
+
     def prepare() -> None:
         if (data / "PG_VERSION").is_file():  # data survives `down`; initdb only once
-            if app:
-                _pg_app_role(bindir, data, user, db_name, *app)  # a cluster made before the role existed
+            reconcile()
             return
         datahome.ensure_home(ctx.state_dir)
         legacy = ctx.legacy_data_dir(name)  # where a cluster lived before it moved out of the checkout
@@ -142,8 +148,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
             data.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(legacy), str(data))  # keep the user's data (rename, or copy across filesystems)
             _pg_log(log_path, f"moved the cluster from {legacy} to {data}")
-            if app:
-                _pg_app_role(bindir, data, user, db_name, *app)
+            reconcile()
             return
         data.mkdir(parents=True, exist_ok=True)
         os.chmod(data, 0o700)
@@ -156,6 +161,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         if template:
             try:
                 _pg_finish(bindir, data, user, db_user, db_name, password)
+                _write_marker(data / SUPERUSER_MARKER, user, db_user, password, db_name)
                 if app:
                     _pg_app_role(bindir, data, user, db_name, *app)
                 return
@@ -168,6 +174,7 @@ def _postgres(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, s
         initdb(data, password)
         if db_name != "postgres":
             _pg_finish(bindir, data, user, db_user, db_name, None)
+        _write_marker(data / SUPERUSER_MARKER, user, db_user, password, db_name)
         if app:
             _pg_app_role(bindir, data, user, db_name, *app)
 
@@ -237,6 +244,47 @@ def app_role(env: Mapping[str, str]) -> tuple[str, str] | None:
 
 
 APP_ROLE_MARKER = "stagectl-app-role"  # in the data dir: which role set-up this cluster has had
+SUPERUSER_MARKER = "stagectl-superuser"  # in the data dir: which superuser password and database it has had
+
+
+def _pg_superuser(bindir: str, data: Path, user: str | None, db_user: str, db_name: str, password: str,
+                  log_path: Path) -> None:
+    """On a kept cluster: give POSTGRES_USER the configured password and create POSTGRES_DB if it
+    is missing, in single-user mode before the server listens; once per (user, password, database)."""
+    marker = data / SUPERUSER_MARKER
+    if not password or _marker_matches(marker, db_user, password, db_name):
+        return  # an empty password: initdb refused it when the cluster was made; nothing to follow
+    _pg_finish(bindir, data, user, db_user, "postgres", password)
+    if db_name != "postgres":
+        try:
+            _pg_finish(bindir, data, user, db_user, db_name, None)
+        except RuntimeError as exc:
+            if f'database "{db_name}" already exists' not in str(exc):
+                raise
+    _write_marker(marker, user, db_user, password, db_name)
+    _pg_log(log_path, f"the cluster's superuser {db_user} has the password from the env file; database {db_name} exists")
+
+
+def _marker_matches(marker: Path, *parts: str) -> bool:
+    """Whether `marker` holds the salted hash of `parts` (what a set-up step last applied)."""
+    with contextlib.suppress(OSError, ValueError):
+        salt, digest = marker.read_text(encoding="utf-8").split(":")
+        return hmac.compare_digest(digest, _marker_digest(salt, *parts))
+    return False
+
+
+def _write_marker(marker: Path, user: str | None, *parts: str) -> None:
+    salt = os.urandom(8).hex()
+    with os.fdopen(open_private(marker, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
+        if user:
+            entry = pwd.getpwnam(user)
+            os.fchown(fh.fileno(), entry.pw_uid, entry.pw_gid)
+        fh.write(f"{salt}:{_marker_digest(salt, *parts)}")
+
+
+def _marker_digest(salt: str, *parts: str) -> str:
+    # slow and salted: the marker sits beside the data and must not be a cheap password oracle
+    return hashlib.pbkdf2_hmac("sha256", "\0".join(parts).encode(), bytes.fromhex(salt), 4096).hex()
 
 
 def _pg_app_role(bindir: str, data: Path, user: str | None, db_name: str, role: str, password: str) -> None:
@@ -248,10 +296,8 @@ def _pg_app_role(bindir: str, data: Path, user: str | None, db_name: str, role: 
     data dir keeps a salted hash of what was applied.
     """
     marker = data / APP_ROLE_MARKER
-    with contextlib.suppress(OSError, ValueError):
-        salt, digest = marker.read_text(encoding="utf-8").split(":")
-        if hmac.compare_digest(digest, _app_role_digest(salt, role, password, db_name)):
-            return
+    if _marker_matches(marker, role, password, db_name):
+        return
     secret = scram_sha256_verifier(password) if password.isascii() else password
     ident, literal = _pg_ident(role), _pg_literal(role)
     statements = [
@@ -269,16 +315,7 @@ def _pg_app_role(bindir: str, data: Path, user: str | None, db_name: str, role: 
         _run_as(user, argv, cwd=data, stdin="\n".join(statements) + "\n", fail_on_error_output=True)
     except RuntimeError as exc:  # PostgreSQL echoes a failed statement: never let the secret out
         raise RuntimeError(str(exc).replace(secret, "***")) from None
-    salt = os.urandom(8).hex()
-    with os.fdopen(open_private(marker, os.O_WRONLY | os.O_TRUNC), "w", encoding="utf-8") as fh:
-        if user:
-            entry = pwd.getpwnam(user)
-            os.fchown(fh.fileno(), entry.pw_uid, entry.pw_gid)
-        fh.write(f"{salt}:{_app_role_digest(salt, role, password, db_name)}")
-
-
-def _app_role_digest(salt: str, role: str, password: str, db_name: str) -> str:
-    return hashlib.pbkdf2_hmac("sha256", "\0".join((role, password, db_name)).encode(), bytes.fromhex(salt), 4096).hex()
+    _write_marker(marker, user, role, password, db_name)
 
 
 def _pg_literal(text: str) -> str:
