@@ -63,6 +63,7 @@ class Measurement:
     min_ceiling_share: float | None = None
     ratio_p50_to_ceiling: float | None = None
     ratio_throughput_to_ceiling: float | None = None
+    ceiling_rps: float | None = None  # the ceiling's throughput the share was taken against
     status: str = "fail"
     detail: str = ""
     first_p95_ms: float | None = None  # set when a miss was measured again (see `confirm_miss`)
@@ -107,7 +108,7 @@ def judge(m: Measurement) -> Measurement:
     if m.min_ceiling_share is not None:
         share = m.ratio_throughput_to_ceiling
         if share is None or share < m.min_ceiling_share:
-            problems.append(f"throughput {m.throughput_rps} req/s is {share} of the ceiling's "
+            problems.append(f"throughput {m.throughput_rps} req/s is {share} of the ceiling's {m.ceiling_rps} req/s "
                             f"< {m.share_var}={m.min_ceiling_share:g}")
     m.status = "fail" if problems else "pass"
     if m.first_p95_ms is not None:
@@ -276,6 +277,7 @@ def with_ceiling(results: list[Measurement], ceiling: Measurement) -> list[Measu
             m.ratio_p50_to_ceiling = round(m.p50_ms / ceiling.p50_ms, 2)
         if m.kind == "http" and m.throughput_rps and ceiling.throughput_rps:
             m.ratio_throughput_to_ceiling = round(m.throughput_rps / ceiling.throughput_rps, 3)
+            m.ceiling_rps = ceiling.throughput_rps
     return results
 
 

@@ -192,29 +192,38 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
                                   per_address=per_address)
     total = 1 + len(HTTP_TARGETS) + len(DIRECT_LIMITS)
     progress.step("bench", 0, total, "ceiling_hello")
-    with ceiling_server() as ceiling_url:
-        ceiling = asyncio.run(load_http("ceiling_hello", "ceiling", ceiling_url, Request("GET", "/"), headers={}, **common))
-    results = [judge(ceiling)]
     write_ids: list[str] = []
+    with ceiling_server() as ceiling_url:
+        def measure_ceiling() -> Measurement:
+            return asyncio.run(load_http("ceiling_hello", "ceiling", ceiling_url, Request("GET", "/"), headers={},
+                                         **common))
 
-    def measure_http(name: str, target: HttpTarget) -> Measurement:
-        request = target.request
-        if name == "inventory_write":  # new SKUs on every pass, all removed below
-            write_ids.append(f"{run_id}{len(write_ids)}")
-            request = write_request(write_ids[-1])
-        m = asyncio.run(load_http(name, "http", base, request, headers=headers, **common))
-        m.limit_var, m.limit_ms = target.p95_var, _limit(env, target.p95_var)
-        if target.p99_var:
-            m.p99_limit_var, m.p99_limit_ms = target.p99_var, _limit(env, target.p99_var)
-        if target.share_var and share_not_judged is None:
-            m.share_var, m.min_ceiling_share = target.share_var, _share(env, target.share_var)
-        with_ceiling([m], ceiling)  # judged on its share of the ceiling measured just before
-        return m
+        ceiling = measure_ceiling()
+        results = [judge(ceiling)]
 
-    for name, target in HTTP_TARGETS.items():
-        progress.step("bench", len(results), total, name)
-        measure_target = functools.partial(measure_http, name, target)
-        results.append(confirm_miss(measure_target(), measure_target))
+        def measure_http(name: str, target: HttpTarget, *, again: bool = False) -> Measurement:
+            request = target.request
+            if name == "inventory_write":  # new SKUs on every pass, all removed below
+                write_ids.append(f"{run_id}{len(write_ids)}")
+                request = write_request(write_ids[-1])
+            judged_share = bool(target.share_var) and share_not_judged is None
+            # a share is judged against the ceiling measured right before it, so a second try
+            # measures the ceiling again: 2000 requests to it take ~0.4 s, one moment of a
+            # shared machine's load (a clean-clone CI failed at 0.44 where runs gave 0.52-0.92)
+            paired = measure_ceiling() if again and judged_share else ceiling
+            m = asyncio.run(load_http(name, "http", base, request, headers=headers, **common))
+            m.limit_var, m.limit_ms = target.p95_var, _limit(env, target.p95_var)
+            if target.p99_var:
+                m.p99_limit_var, m.p99_limit_ms = target.p99_var, _limit(env, target.p99_var)
+            if judged_share:
+                m.share_var, m.min_ceiling_share = target.share_var, _share(env, target.share_var)
+            with_ceiling([m], paired)
+            return m
+
+        for name, target in HTTP_TARGETS.items():
+            progress.step("bench", len(results), total, name)
+            results.append(confirm_miss(measure_http(name, target),
+                                        functools.partial(measure_http, name, target, again=True)))
     cleanup = _remove_bench_items(base, headers, write_ids, requests, concurrency, per_address)
     if url is None:  # a stack stagectl started: its services' own ports are here
         results += _measure_direct(env, ports, run_id, direct_count, time_limit_s, done=len(results), total=total)
@@ -223,7 +232,6 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
         skipped = [not_applicable(f"bench.{name}", "bench", f"remote target (needs {why})")
                    for name, why in DIRECT_NEEDS.items()]
     progress.step("bench", total, total, "")
-    with_ceiling(results, ceiling)
     settings = {"requests": requests, "concurrency": concurrency, "time_limit_s": time_limit_s,
                 "direct_count": direct_count, "per_address_requests": per_address,
                 "client_addresses": "one random 127.a.b.c per client, renewed every per_address_requests",

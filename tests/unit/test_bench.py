@@ -176,7 +176,7 @@ def _health(rps_share, ceiling_rps=1000.0):
 def test_health_below_its_share_of_the_ceiling_fails_and_at_it_passes():
     slow = judge(_health(0.4))
     assert slow.status == "fail" and slow.ratio_throughput_to_ceiling == 0.4
-    assert "is 0.4 of the ceiling's < PERF_HEALTH_CEILING_SHARE=0.5" in slow.detail
+    assert "is 0.4 of the ceiling's 1000.0 req/s < PERF_HEALTH_CEILING_SHARE=0.5" in slow.detail
     assert judge(_health(0.5)).status == "pass" and judge(_health(0.9)).status == "pass"
 
 
@@ -209,3 +209,34 @@ def test_the_ceiling_share_is_judged_only_for_a_dashboard_reached_like_the_ceili
     assert "elsewhere" in (ceiling_not_comparable("https://staging.example") or "")
     monkeypatch.setenv(FORWARDED_FOR_ENV, "1")
     assert "port proxy" in (ceiling_not_comparable(None) or "")
+
+
+def test_a_second_try_at_the_share_is_judged_against_a_ceiling_measured_again(monkeypatch):
+    """The ceiling is measured in a fraction of a second: a /health share missed once is measured
+    again beside a fresh ceiling measurement, not against the first one (fake loads, real logic)."""
+    import contextlib
+
+    from stagectl.bench import stack
+
+    # throughput by call: the first ceiling ran in a quiet moment, everything after under load
+    rates = {"ceiling_hello": iter([1000.0, 800.0]), "health": iter([440.0, 450.0])}
+    calls: list[str] = []
+
+    async def fake_load(name, kind, base_url, request, **_):
+        calls.append(name)
+        rps = next(rates[name]) if name in rates else 500.0
+        return summarize(Measurement(name, kind, count=100), [1.0] * 100, 100 / rps)
+
+    monkeypatch.setattr(stack, "load_http", fake_load)
+    monkeypatch.setattr(stack, "ceiling_server", lambda: contextlib.nullcontext("http://127.0.0.1:1"))
+    monkeypatch.setattr(stack, "ceiling_not_comparable", lambda url: None)
+    monkeypatch.setattr(stack, "_remove_bench_items", lambda *a, **k: "removed")
+    monkeypatch.setattr(stack, "_measure_direct", lambda *a, **k: [])
+    env = {var: "100" for var in ("PERF_HEALTH_P95_MS", "PERF_API_P95_MS", "PERF_READ_P99_MS")}
+    env["PERF_HEALTH_CEILING_SHARE"] = "0.5"
+    run = stack.run_bench(env, {"dashboard": 1}, "key", requests=100, concurrency=2, time_limit_s=5, direct_count=10)
+    health = next(m for m in run.targets if m.name == "health")
+    assert calls[:4] == ["ceiling_hello", "health", "ceiling_hello", "health"]
+    assert health.status == "pass" and health.ceiling_rps == 800.0 and health.ratio_throughput_to_ceiling == 0.562
+    assert "0.44 of the ceiling's 1000.0 req/s" in health.first_miss
+    assert [m.throughput_rps for m in run.targets if m.name == "ceiling_hello"] == [1000.0], "the first ceiling is the one reported"
