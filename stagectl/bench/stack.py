@@ -206,17 +206,17 @@ def run_bench(env, ports: dict[str, int], api_key: str, *, requests: int, concur
             if name == "inventory_write":  # new SKUs on every pass, all removed below
                 write_ids.append(f"{run_id}{len(write_ids)}")
                 request = write_request(write_ids[-1])
-            judged_share = bool(target.share_var) and share_not_judged is None
+            share_var = target.share_var if share_not_judged is None else None
             # a share is judged against the ceiling measured right before it, so a second try
             # measures the ceiling again: 2000 requests to it take ~0.4 s, one moment of a
             # shared machine's load (a clean-clone CI failed at 0.44 where runs gave 0.52-0.92)
-            paired = measure_ceiling() if again and judged_share else ceiling
+            paired = measure_ceiling() if again and share_var else ceiling
             m = asyncio.run(load_http(name, "http", base, request, headers=headers, **common))
             m.limit_var, m.limit_ms = target.p95_var, _limit(env, target.p95_var)
             if target.p99_var:
                 m.p99_limit_var, m.p99_limit_ms = target.p99_var, _limit(env, target.p99_var)
-            if judged_share:
-                m.share_var, m.min_ceiling_share = target.share_var, _share(env, target.share_var)
+            if share_var:
+                m.share_var, m.min_ceiling_share = share_var, _share(env, share_var)
             with_ceiling([m], paired)
             return m
 
