@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import threading
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -75,17 +76,20 @@ class Llm:
         return self._client
 
     # --- lazy client
-    def start_loading(self) -> None:
-        """Begin importing ``openai`` and building the client in a worker thread (once)."""
+    def start_loading(self, then: Callable[[], None] | None = None) -> None:
+        """Begin importing ``openai`` and building the client in a worker thread (once); ``then``
+        runs on the event loop once that load has ended, whether it built a client or not."""
         if self._load is None and not self._closed:
-            self._load = asyncio.get_running_loop().create_task(self._load_client(), name="openai-client-load")
+            self._load = asyncio.get_running_loop().create_task(self._load_client(then), name="openai-client-load")
 
-    async def _load_client(self) -> None:
+    async def _load_client(self, then: Callable[[], None] | None = None) -> None:
         try:
             await asyncio.to_thread(self._build_client)
         except Exception as exc:   # openai missing or broken: AI requests fail, the rest serves
             self._load_error = f"{type(exc).__name__}: {exc}"
             log.error("openai client unavailable, AI requests will fail: %s", self._load_error)
+        if then is not None:
+            then()
 
     def _build_client(self) -> None:
         """Worker thread: the slow import, then the client — unless close() came first."""

@@ -99,3 +99,40 @@ def test_log_level_is_honoured(deps, tmp_path, monkeypatch):
     lines = [json.loads(line) for line in log_file.read_text().splitlines()]
     assert all(line["level"] in ("WARNING", "ERROR", "CRITICAL") for line in lines), lines[:3]
     assert not any(line.get("route") == "/health/live" for line in lines)
+
+
+FROZEN_AFTER_LLM_LOAD = """
+import gc, json, os, sys, time
+from fastapi.testclient import TestClient
+from inventario_dashboard.app import create_app
+from inventario_dashboard.settings import load_settings
+
+assert "openai" not in sys.modules, "openai must first be imported by the app's loader thread"
+settings = load_settings(**json.loads(os.environ["SETTINGS_JSON"]))
+app = create_app(settings)
+with TestClient(app):
+    llm = app.state.services.llm
+    deadline = time.monotonic() + 30
+    while llm.client is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert llm.client is not None, "the openai client was never built"
+    time.sleep(0.2)  # the freeze runs on the loop right after the load
+    import openai
+    print(json.dumps({"class_in_sight": any(o is openai.AsyncOpenAI for o in gc.get_objects())}))
+"""
+
+
+def test_openai_loaded_after_start_up_is_frozen_out_of_the_collector(deps):
+    """The LLM client's import (~100k objects) comes after the start-up freeze; left in sight of
+    the collector, every old-generation pass walked it (15-25 ms about once a second under load,
+    which every request in flight waited for). A fresh interpreter, so openai is not imported yet."""
+    import os
+    import subprocess
+    import sys
+
+    values = {k.lower(): v for k, v in deps.env.items()}
+    values["dashboard_api_key"] = secrets.token_urlsafe(20)
+    done = subprocess.run([sys.executable, "-c", FROZEN_AFTER_LLM_LOAD], capture_output=True, text=True, timeout=90,
+                          env={**os.environ, "SETTINGS_JSON": json.dumps(values)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"class_in_sight": False}

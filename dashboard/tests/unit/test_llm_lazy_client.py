@@ -230,3 +230,20 @@ def test_importing_the_app_does_not_import_openai():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("fail", [None, ImportError("No module named 'openai'")])
+def test_the_callback_after_the_load_runs_once_whether_the_load_built_a_client_or_not(make_llm, fail):
+    importer = SlowImport(fail=fail)
+    importer.release.set()
+    llm, _ = make_llm(importer)
+    ran: list[bool] = []
+
+    async def scenario():
+        llm.start_loading(then=lambda: ran.append(llm.client is not None))
+        llm.start_loading(then=lambda: ran.append(True))  # a second kick-off neither loads nor calls back
+        await asyncio.wait_for(asyncio.wait({llm._load}), 5)
+        await llm.close()
+
+    asyncio.run(scenario())
+    assert ran == [fail is None]
