@@ -19,6 +19,9 @@ def main() -> int:
     uvicorn.run("inventario_dashboard.app:create_app", factory=True, host=settings.dashboard_host,
                 port=settings.dashboard_port, workers=settings.dashboard_workers,
                 timeout_graceful_shutdown=5, access_log=False,
+                # named, not "auto": a missing C extension fails the start instead of silently
+                # serving on the pure-Python loop and parser (both are dependencies)
+                loop="uvloop", http="httptools",
                 # The app decides whom X-Forwarded-For may name (DASHBOARD_TRUSTED_PROXIES);
                 # uvicorn's own rewrite trusts 127.0.0.1 by default.
                 proxy_headers=False)

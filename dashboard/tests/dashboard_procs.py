@@ -165,7 +165,8 @@ class Dashboard:
         self.log_file = tmp / f"{name}.jsonl"
         full_env = {**os.environ, **env, "LOG_FILE": str(self.log_file)}
         self.proc = Proc(name, [sys.executable, "-m", "uvicorn", "inventario_dashboard.app:create_app",
-                                "--factory", "--host", "127.0.0.1", "--port", str(self.port)],
+                                "--factory", "--host", "127.0.0.1", "--port", str(self.port),
+                                "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools"],
                          tmp / f"{name}.stderr.log",
                          lambda: httpx.get(self.url + "/health/live", timeout=1).status_code == 200,
                          env=full_env)

@@ -381,6 +381,14 @@ def test_dashboard_uvicorn_ignores_proxy_headers(root):
     assert "--no-proxy-headers" in argv and "--proxy-headers" not in argv
 
 
+def test_dashboard_serves_on_the_c_loop_and_parser_or_fails_to_start(root):
+    """Named, not "auto": without uvloop/httptools in the runtime the start fails instead of
+    quietly serving at about half the throughput (docs/performance.md)."""
+    dash = service("dashboard")
+    argv = runners.build_launch("dashboard", dash, context(root, {}, dashboard=dash)).argv
+    assert argv[argv.index("--loop") + 1] == "uvloop" and argv[argv.index("--http") + 1] == "httptools"
+
+
 # --- the live smoke check of the services' users ---------------------------------------------------
 
 def run_user_check(services: str) -> subprocess.CompletedProcess:

@@ -139,7 +139,8 @@ def test_x_forwarded_for_does_not_bypass_the_rate_limit(dashboard_factory):
 
 # --- 5. unknown methods ----------------------------------------------------------------------
 def test_unknown_methods_are_405_with_one_fixed_metric_label(dash):
-    methods = [f"M{secrets.randbelow(10**6)}" for _ in range(5)]
+    """Methods the HTTP parser knows but the API does not serve reach the app: 405, one label."""
+    methods = ["PROPFIND", "MKCOL", "LOCK", "PURGE", "SEARCH"]
     with dash.client() as api:
         for method in methods:
             response = api.request(method, "/api/inventory")
@@ -153,6 +154,18 @@ def test_unknown_methods_are_405_with_one_fixed_metric_label(dash):
     other = [s for f in text_string_to_metric_families(text) for s in f.samples
              if s.name == "dashboard_requests_total" and s.labels.get("method") == "OTHER"]
     assert [s.labels["status"] for s in other] == ["405"] and other[0].value >= len(methods), other
+
+
+def test_made_up_methods_never_reach_the_app_nor_its_metrics(dash):
+    """A token no HTTP parser table holds (`curl -X M$RANDOM`) is refused by httptools with
+    uvicorn's own 400 before the app runs, so it can create no series either."""
+    methods = [f"M{secrets.randbelow(10**6)}" for _ in range(5)]
+    with dash.client() as api:
+        for method in methods:
+            response = api.request(method, "/api/inventory")
+            assert response.status_code == 400 and response.text == "Invalid HTTP request received.", method
+        text = api.get("/metrics").text
+    assert not {s.labels.get("method") for f in text_string_to_metric_families(text) for s in f.samples} & set(methods)
 
 
 # --- 6. integer overflow ---------------------------------------------------------------------

@@ -417,8 +417,11 @@ def _dashboard(name: str, svc: Service, ctx: RunnerContext, base_env: dict[str, 
            "LOG_FILE": str(dashboard_log_file(ctx)), "DASHBOARD_HOST": "127.0.0.1", "DASHBOARD_PORT": str(svc.port)}
     # no proxy headers: uvicorn would otherwise take X-Forwarded-For from 127.0.0.1 as the client,
     # and any local process could pose as any address (the app trusts DASHBOARD_TRUSTED_PROXIES)
+    # uvloop and httptools named, not found by "auto": a runtime without them fails the start
+    # instead of serving on the pure-Python loop and parser (docs/performance.md measures both)
     launch = _python_module(name, "uvicorn inventario_dashboard.app:create_app", svc, ctx, env, "--factory",
-                            "--host", "127.0.0.1", "--port", str(svc.port), "--no-proxy-headers")
+                            "--host", "127.0.0.1", "--port", str(svc.port), "--no-proxy-headers",
+                            "--loop", "uvloop", "--http", "httptools")
     # interpreter start + imports + building the app are most of its time to healthy; the app
     # connects only in its lifespan, which runs after the go
     launch.preload = ("uvicorn.main", "inventario_dashboard.app:prewarm")
