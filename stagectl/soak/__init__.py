@@ -51,7 +51,7 @@ def soak_phase(project: Project, backend: str | None = None, *, duration_s: floa
     run_id = load.new_run_id()
     item = f"{load.SKU_PREFIX}{run_id}"
     before = read_state(where.url, key)
-    start_use = resources.usage(pid) if pid else None
+    start_use, note = resources.measure(pid, note)
     with httpx.Client(base_url=where.url, headers=headers, timeout=10) as client:
         created = client.post("/api/inventory", json={"sku": item, "name": "stagectl soak item", "category": "soak",
                                                       "price": 1.0, "quantity": 100})
@@ -75,7 +75,7 @@ def soak_phase(project: Project, backend: str | None = None, *, duration_s: floa
         rows.append({**again, "t_s": round(duration_s, 3)})
         stable, rule = load.stability(rows[0]["p99_ms"], again["p99_ms"], P99_FLOOR_MS)
         rule += f" (one more window measured after a first miss: {rows[-2]['p99_ms']} ms)"
-    end_use = resources.usage(pid) if pid else None
+    end_use, note = resources.measure(pid, note) if start_use else (None, note)
     left = _remove(where.url, headers, [item, *result.created])
     after = read_state(where.url, key)
 

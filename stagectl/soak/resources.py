@@ -1,6 +1,6 @@
 """The dashboard process's resident memory and open file descriptors, read with psutil from the
-pid the backend reports. Only the local backend reports a host pid; for others the numbers are
-marked not applicable with the reason."""
+host pid the backend reports: the local backend's process, or the compose container's main
+process (its uvicorn: the entry point execs it), which this host's root can read like any other."""
 
 from __future__ import annotations
 
@@ -19,13 +19,25 @@ def dashboard_pid(project, backend: str) -> tuple[int | None, str | None]:
     """(pid, None) or (None, why not)."""
     from stagectl.stack import backend_for
 
-    if backend != "local":
-        return None, f"the {backend} backend runs the dashboard in a container; its pid is not this host's to read"
-    rows = backend_for(backend, project).status(probe=False)  # type: ignore[call-arg]
+    stack_backend = backend_for(backend, project)
+    # the local backend's status probes every service unless told not to; compose's reads Docker only
+    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()  # type: ignore[call-arg]
     row = next((r for r in rows if r.name == "dashboard"), None)
     if row is None or row.pid is None:
-        return None, "the backend reports no pid for the dashboard"
+        return None, f"the {backend} backend reports no host pid for the dashboard"
     return row.pid, None
+
+
+def measure(pid: int | None, why_not: str | None) -> tuple[Usage | None, str | None]:
+    """(usage, None), or (None, why it was not measured): no pid, or a process this user may not read."""
+    if pid is None:
+        return None, why_not
+    try:
+        return usage(pid), None
+    except psutil.AccessDenied:
+        return None, f"pid {pid} belongs to another user; its memory and open files need root to read"
+    except psutil.NoSuchProcess:
+        return None, f"pid {pid} ended while the soak ran"
 
 
 def usage(pid: int) -> Usage:

@@ -85,3 +85,40 @@ def test_both_phases_reach_the_report_and_its_markdown():
     assert "9 requests over 1 operations" in text and "curl -X GET 'http://x'" in text
     assert "Dashboard RSS 100.0 → 101.0 MB, open file descriptors 12 → 12" in text
     assert report.summary()["failed"] == 1
+
+
+def test_soak_resources_come_from_the_host_pid_either_backend_reports(monkeypatch):
+    """Compose's status carries the container's host pid like local's carries the process's: both
+    are measured; a backend with no pid, or a process this user may not read, is a reason."""
+    import os
+
+    import psutil
+
+    from stagectl import stack
+    from stagectl.soak import resources
+
+    rows = {"local": [types.SimpleNamespace(name="dashboard", pid=os.getpid())],
+            "compose": [types.SimpleNamespace(name="redis", pid=1), types.SimpleNamespace(name="dashboard", pid=os.getpid())]}
+
+    class Fake:
+        def __init__(self, name):
+            self.name = name
+
+        def status(self, **kwargs):
+            assert kwargs == ({"probe": False} if self.name == "local" else {}), kwargs
+            return rows[self.name]
+
+    monkeypatch.setattr(stack, "backend_for", lambda name, project: Fake(name))
+    for backend in ("local", "compose"):
+        pid, why = resources.dashboard_pid(None, backend)
+        assert (pid, why) == (os.getpid(), None)
+        use, why = resources.measure(pid, None)
+        assert why is None and use.rss_mb > 0 and use.fds > 0
+    rows["compose"] = [types.SimpleNamespace(name="dashboard", pid=None)]
+    assert resources.dashboard_pid(None, "compose") == (None, "the compose backend reports no host pid for the dashboard")
+
+    def denied(pid):
+        raise psutil.AccessDenied(pid)
+    monkeypatch.setattr(resources, "usage", denied)
+    assert resources.measure(4242, None) == (None, "pid 4242 belongs to another user; its memory and open files need root to read")
+    assert resources.measure(None, "a --target URL") == (None, "a --target URL")
