@@ -36,6 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+import contract
 import pytest
 
 TICK_S = 0.5
@@ -81,14 +82,22 @@ class CliHarness(Protocol):
     def cleanup(self) -> None: ...
 
 
-def eventually(observe, accept, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = observe()
-        if accept(value):
-            return value
-        assert time.monotonic() < deadline, f"not within {timeout}s; last seen: {value!r}"
-        time.sleep(0.1)
+CLI_EFFECT_S = 15.0  # a CLI command's effect shows in another CLI command's answer within this
+
+
+def eventually(observe, accept, timeout: float = CLI_EFFECT_S):
+    """contract.eventually with the CLI's bound (each observation here is a whole CLI run)."""
+    return contract.eventually(observe, accept, timeout)
+
+
+def up_left_waiting(fresh: CliHarness, harness: CliHarness, err_path: Path, *, new_session: bool = False) -> subprocess.Popen:
+    """`up` of a scenario whose web never becomes healthy, once every service runs: it is waiting
+    (its 120 s deadline far off), stderr going to `err_path`."""
+    with open(err_path, "wb") as err:
+        up = fresh.popen("up", "--backend", harness.backend, "--wait-timeout", "120", stdout=subprocess.DEVNULL,
+                         stderr=err, new_session=new_session)
+    eventually(fresh.running, lambda running: running == set(SERVICES), timeout=60)
+    return up
 
 
 def rows(h: CliHarness) -> dict[str, dict]:
@@ -306,10 +315,7 @@ class CliContract:
             pytest.skip("fake docker: nothing runs to tear down (compose down after a failed up: test_compose_contract.py)")
         fresh = harness.scenario("sigint", never_healthy="web")
         try:
-            with open(tmp_path / "up.err", "wb") as err:
-                up = fresh.popen("up", "--backend", harness.backend, "--wait-timeout", "120", stdout=subprocess.DEVNULL,
-                                 stderr=err, new_session=True)
-            eventually(fresh.running, lambda running: running == set(SERVICES), timeout=60)
+            up = up_left_waiting(fresh, harness, tmp_path / "up.err", new_session=True)
             os.killpg(up.pid, signal.SIGINT)
             assert up.wait(timeout=60) == 130, (tmp_path / "up.err").read_text()
             assert fresh.running() == set()
@@ -322,10 +328,7 @@ class CliContract:
             pytest.skip("fake docker: nothing to kill (a container exiting during the wait: test_compose_contract.py)")
         fresh = harness.scenario("killed", never_healthy="web")
         try:
-            with open(tmp_path / "up.err", "wb") as err:
-                up = fresh.popen("up", "--backend", harness.backend, "--wait-timeout", "120", stdout=subprocess.DEVNULL,
-                                 stderr=err)
-            eventually(fresh.running, lambda running: running == set(SERVICES), timeout=60)
+            up = up_left_waiting(fresh, harness, tmp_path / "up.err")
             killed_at = time.monotonic()
             fresh.crash("web")
             code = up.wait(timeout=60)

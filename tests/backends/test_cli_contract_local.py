@@ -17,7 +17,7 @@ import pytest
 import yaml
 from cli_contract import SERVICES, TICK_S, CliContract, CliRunner, free_port
 
-from tests.reliability.conftest import FAKE, MARKER, marked_pids
+from tests.reliability.conftest import FAKE, MARKER, kill_orphans, marked_pids
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(120)]
 
@@ -80,14 +80,7 @@ class LocalCliHarness(CliRunner):
 
     def cleanup(self) -> None:
         self.run("down", "--volumes", timeout=60)
-        leftovers = marked_pids(MARKER, self.test_id)
-        for pid in leftovers:  # one bad test must not poison the others
-            try:
-                os.kill(pid, signal.SIGCONT)
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        assert not leftovers, f"orphans left behind: {leftovers}"
+        kill_orphans(self.test_id)
 
 
 class TestLocalCli(CliContract):

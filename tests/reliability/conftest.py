@@ -153,7 +153,12 @@ def open_project():
 
 
 def _kill_orphans(proj: Project) -> None:
-    leftovers = marked_pids(MARKER, proj.test_id)
+    kill_orphans(proj.test_id)
+
+
+def kill_orphans(test_id: str) -> None:
+    """Kill every process marked with `test_id` (frozen ones too), then fail if there were any."""
+    leftovers = marked_pids(MARKER, test_id)
     for pid in leftovers:  # one bad test must not poison the others
         try:
             os.kill(pid, signal.SIGCONT)
