@@ -19,6 +19,10 @@ from ..web.errors import ApiError, FeatureUnavailable
 from ..web.security import feature, retry_after_s
 
 router = APIRouter()
+# A new SKU starts with a letter or digit: "." and ".." are dot segments that every HTTP client
+# drops from a URL (RFC 3986 5.2.4), so such an item could be created but never read or deleted.
+NEW_SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# Addressing stays as wide as the rule once was, so items kept from before remain reachable.
 SKU_PATTERN = r"^[A-Za-z0-9_.\-]{1,64}$"
 # PostgreSQL's OFFSET is a bigint: past it the query fails (was a 500); far below it is plenty.
 MAX_OFFSET = 2**31 - 1

@@ -10,7 +10,7 @@ from ..clients.postgres import DomainError
 from ..services import Services, get_services
 from ..web.errors import ApiError
 from ..web.security import feature
-from .inventory import SKU_PATTERN
+from .inventory import NEW_SKU_PATTERN, SKU_PATTERN
 
 router = APIRouter(dependencies=[Depends(feature("inventory_management"))])
 MAX_QUANTITY = _MAX_QTY = 1_000_000_000   # a product's stock, well inside INTEGER
@@ -20,7 +20,7 @@ _MAX_PRICE = 1_000_000_000
 class ProductIn(BaseModel):
     """A new product. Strict types: ``"5"`` is not a quantity."""
     model_config = ConfigDict(extra="forbid", strict=True)
-    sku: str = Field(pattern=SKU_PATTERN)
+    sku: str = Field(pattern=NEW_SKU_PATTERN)
     name: str = Field(min_length=1, max_length=200)
     category: str = Field("general", min_length=1, max_length=64)
     price: float = Field(0, ge=0, le=_MAX_PRICE)
