@@ -80,7 +80,7 @@ def compose_backend_up(overrides: dict[str, str], timeout: float) -> tuple[float
 def plain_compose(backend: ComposeBackend, timeout: float) -> float:
     """`docker compose up -d --wait` with exactly the files and env files the backend uses."""
     cmd = [*backend.docker.compose.docker_compose_cmd, "up", "-d", "--wait", "--wait-timeout", str(int(timeout))]
-    backend.prepare_log_dir()  # the host overlay's bind mount: writable for the dashboard's user
+    backend.prepare_host_dirs()  # the host overlay's bind mounts (the dashboard's log dir, Prometheus's config)
     t0 = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     elapsed = time.monotonic() - t0

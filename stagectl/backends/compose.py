@@ -24,7 +24,7 @@ from python_on_whales import DockerClient, DockerException
 from python_on_whales.client_config import ClientNotFoundError
 from python_on_whales.utils import run as run_docker
 
-from stagectl.backends import compose_health, compose_ops
+from stagectl.backends import compose_health, compose_ops, compose_prometheus
 from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
 from stagectl.backends.compose_health import EXITED, S3_INIT, S3_INIT_OF, Container, Feed, list_containers
 from stagectl.errors import ConfigError, PreflightError, StagectlError, TeardownError, UnhealthyError
@@ -156,16 +156,29 @@ class ComposeBackend:
         return self._log_dir / DASHBOARD_LOG
 
     @property
-    def _log_dir(self) -> Path:
-        # where HOST_FILE's bind mount points: the project's state dir as rendered (relative to the
-        # render dir), which a context with another state_dir (tests) does not move
-        return self.ctx.root / self.ctx.stack.state_dir / self.ctx.stack.project / LOG_DIR
+    def prometheus_config(self) -> Path:
+        """The stack's Prometheus config on the host (HOST_FILE mounts it; chaos edits it)."""
+        return self._host_dir(compose_prometheus.CONFIG_DIR) / compose_prometheus.CONFIG_FILE
 
-    def prepare_log_dir(self) -> None:
-        # the container runs as an unprivileged user: a directory docker would create is root's
+    @property
+    def _log_dir(self) -> Path:
+        return self._host_dir(LOG_DIR)
+
+    def _host_dir(self, name: str) -> Path:
+        # where HOST_FILE's bind mounts point: the project's state dir as rendered (relative to the
+        # render dir), which a context with another state_dir (tests) does not move
+        return self.ctx.root / self.ctx.stack.state_dir / self.ctx.stack.project / name
+
+    def prepare_host_dirs(self) -> None:
+        """Create what HOST_FILE bind-mounts before anything starts a container: a path docker
+        would create itself is a root-owned directory, even where a file belongs."""
+        # the dashboard runs as an unprivileged user and writes its log here
         log_dir = self._log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
         log_dir.chmod(0o777)
+        if any(self.ctx.stack.services[n].runner == "prometheus" for n in self.services):
+            compose_prometheus.prepare(self.ctx.root / self.ctx.stack.render_dir,
+                                       self._host_dir(compose_prometheus.CONFIG_DIR))
 
     # -- calling docker -------------------------------------------------------------------------
 
@@ -313,7 +326,7 @@ class ComposeBackend:
         """
         self._build_stale_images(on_progress)  # before the clock: building is not starting
         started = self._clock()
-        self.prepare_log_dir()
+        self.prepare_host_dirs()
         launch: _Launch | None = None
         try:
             before = self.status()
@@ -399,6 +412,7 @@ class ComposeBackend:
         if current.state == "paused":
             self._call("unpause", lambda: compose.unpause([service]))
         elif current.detail == "no container":
+            self.prepare_host_dirs()
             self._call("up", lambda: compose.up([service], detach=True, quiet=True, dependencies=False))
         elif current.state in ("exited", "stopped"):
             self._call("start", lambda: compose.start([service]))

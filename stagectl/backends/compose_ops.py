@@ -58,6 +58,7 @@ def up_services(backend: ComposeBackend, services: list[str], *, wait_timeout: f
 
     wanted = [n for n in dependency_closure(backend.ctx.stack, services) if n in backend.services]
     check_ports(backend, [row for row in backend.status() if row.name in wanted])
+    backend.prepare_host_dirs()
     started = backend._clock()
     backend._call("up", lambda: backend.docker.compose.up(services, detach=True, quiet=True))
     rows = backend._wait(wanted, started=started, timeout=wait_timeout)[0]

@@ -5,9 +5,14 @@ The staging rules wait 1–5 minutes (`for:`) at a 15 s scrape interval, far lon
 run. For the run, the running Prometheus gets a chaos variant of its own config, loaded by SIGHUP through the
 backend (the lifecycle HTTP API stays off: with it any local user could stop Prometheus): 1 s
 scrape and evaluation, and a copy of the rules with `for: CHAOS_FOR`. A reload counts only once
-Prometheus's own metrics say it succeeded after the signal. The original config is written back
-and reloaded afterwards (also on errors and Ctrl-C). Where that cannot be done (no local config file, Prometheus not
-reachable) the watch is unavailable and says why: the breaker checks then record a skip reason.
+Prometheus's own metrics say it succeeded after the signal, and the chaos timing only once
+Prometheus's running config shows it. The original config is written back and reloaded afterwards
+(also on errors and Ctrl-C). Where that cannot be done (no config file, Prometheus not reachable)
+the watch is unavailable and says why: the breaker checks then record a skip reason.
+
+Local: the config the backend wrote in the service home, rule copies beside it (0600, the service
+user's). Compose: the project's copy the host overlay mounts (stagectl/backends/compose_prometheus.py),
+rule copies beside it, which the container sees under RULES_REF (0644: the image's own user reads them).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from stagectl.backends.compose_prometheus import write_shared
 from stagectl.backends.local.privileges import private_file
 
 CHAOS_INTERVAL = "1s"
@@ -34,9 +40,11 @@ class AlertWatch:
     """Prometheus switched to chaos timing for the duration of a `with` block."""
 
     def __init__(self, url: str, config: Path, send_hup: Callable[[], None], timeout: float = 5.0,
-                 reload_timeout: float = 30.0, backend_name: str = "local"):
+                 reload_timeout: float = 30.0, rules_ref: str | None = None):
+        """`rules_ref`: the config's directory as Prometheus sees it, when not at the host path
+        (a container's bind mount): rule copies are then named by it and written world-readable."""
         self.url, self.config = url.rstrip("/"), config
-        self.backend_name = backend_name
+        self.rules_ref = rules_ref
         self._send_hup = send_hup
         self._reload_timeout = reload_timeout
         self._original: str | None = None
@@ -47,21 +55,19 @@ class AlertWatch:
         """The watch on the stack's own Prometheus; `backend` delivers its reload signal."""
         svc = next(((n, s) for n, s in project.stack.services.items() if s.runner == "prometheus"), None)
         name, port = (svc[0], svc[1].port) if svc else ("prometheus", 0)
+        url, hup = f"http://127.0.0.1:{port}", (lambda: backend.signal(name, signal.SIGHUP))
+        if backend.name == "compose":
+            from stagectl.backends.compose_prometheus import RULES_REF
+
+            return cls(url, backend.prometheus_config, hup, rules_ref=RULES_REF)
         from stagectl.backends.local.promconfig import config_dir
 
-        return cls(f"http://127.0.0.1:{port}", config_dir(project.state_dir) / "prometheus.yml",
-                   lambda: backend.signal(name, signal.SIGHUP), backend_name=backend.name)
+        return cls(url, config_dir(project.state_dir) / "prometheus.yml", hup)
 
     def unavailable(self) -> str | None:
         """Why the watch cannot run here, or None."""
-        if self.backend_name != "local":
-            # the compose stack's Prometheus reads the rendered config read-only from the checkout:
-            # the file this watch would edit is a local stack's (it may be left from one), and
-            # editing the committed render is not ours to do
-            return (f"the {self.backend_name} backend's Prometheus reads the rendered config read-only; "
-                    "the alert timing is checked on the local backend")
         if not self.config.is_file():
-            return f"no local Prometheus config at {self.config} (not the local backend?)"
+            return f"no Prometheus config at {self.config} (was the stack started by this version of stagectl?)"
         try:
             if self.client.get("/-/ready").status_code != 200:
                 return f"Prometheus at {self.url} is not ready"
@@ -104,23 +110,41 @@ class AlertWatch:
         data.setdefault("global", {}).update(scrape_interval=CHAOS_INTERVAL, evaluation_interval=CHAOS_INTERVAL)
         rules = []
         for i, path in enumerate(data.get("rule_files") or []):
-            groups = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            # relative rule paths are the config directory's, as Prometheus reads them
+            groups = yaml.safe_load((self.config.parent / path).read_text(encoding="utf-8")) or {}
             for group in groups.get("groups") or []:
                 for rule in group.get("rules") or []:
                     if "alert" in rule:
                         rule["for"] = CHAOS_FOR
-            # 0600 and owned like the config, which Prometheus (maybe as the service user) reads
-            copy = private_file(self.config.with_name(f"chaos-rules-{i}.yml"), yaml.safe_dump(groups, sort_keys=False),
-                                owner=pwd.getpwuid(self.config.stat().st_uid).pw_name if os.geteuid() == 0 else None)
-            rules.append(str(copy))
+            rules.append(self._write_rules(f"chaos-rules-{i}.yml", yaml.safe_dump(groups, sort_keys=False)))
         data["rule_files"] = rules
         try:
+            # in place (write_text truncates): a single-file bind mount follows the inode
             self.config.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
             self._reload()
+            self._check_running_timing()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
+
+    def _write_rules(self, name: str, text: str) -> str:
+        """Write a rule copy beside the config; return its path as Prometheus names it."""
+        if self.rules_ref is not None:
+            write_shared(self.config.with_name(name), text)
+            return f"{self.rules_ref}/{name}"
+        # 0600 and owned like the config, which Prometheus (maybe as the service user) reads
+        owner = pwd.getpwuid(self.config.stat().st_uid).pw_name if os.geteuid() == 0 else None
+        return str(private_file(self.config.with_name(name), text, owner=owner))
+
+    def _check_running_timing(self) -> None:
+        """The reload succeeded; fail unless it loaded this file (a Prometheus reading another
+        config reloads just as well, and its alerts would then never go pending in time)."""
+        running = yaml.safe_load(self.client.get("/api/v1/status/config").json()["data"]["yaml"]) or {}
+        interval = (running.get("global") or {}).get("scrape_interval")
+        if interval != CHAOS_INTERVAL:
+            raise RuntimeError(f"Prometheus at {self.url} reloaded but scrapes every {interval}, not {CHAOS_INTERVAL}: "
+                               f"it does not read {self.config}")
 
     def __exit__(self, *exc) -> None:
         if self._original is not None:
