@@ -64,6 +64,11 @@ class Backend(Protocol):
 
     name: str
     ctx: BackendContext
+    # where chaos switches the stack's Prometheus to chaos timing (stagectl/chaos/alerts.py): the
+    # config file on this host, and its directory as Prometheus names it when that is not the host
+    # path (a container's bind mount; None: the host path)
+    prometheus_config: Path
+    prometheus_rules_ref: str | None
 
     def preflight(self) -> dict[str, str]:
         """Check binaries, ports, engine. Raises PreflightError; returns skipped optional services."""
@@ -74,8 +79,9 @@ class Backend(Protocol):
         `on_progress(state)` is called while waiting with {"services": {name: {"phase", "detail",
         "ready_s", …}}}; every backend accepts it (the CLI passes it unconditionally)."""
 
-    def status(self) -> list[ServiceStatus]:
-        """The current state of every service."""
+    def status(self, probe: bool = True) -> list[ServiceStatus]:
+        """The current state of every service. `probe=False`: from what the backend already
+        knows, without checking each service's health itself (callers that probe on their own)."""
 
     def logs(self, service: str, *, tail: int | None = None, follow: bool = False) -> str:
         """The service's log (last `tail` lines)."""

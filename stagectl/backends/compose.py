@@ -155,6 +155,8 @@ class ComposeBackend:
         """The dashboard's JSON log file on the host (HOST_FILE mounts its directory)."""
         return self._log_dir / DASHBOARD_LOG
 
+    prometheus_rules_ref = compose_prometheus.RULES_REF
+
     @property
     def prometheus_config(self) -> Path:
         """The stack's Prometheus config on the host (HOST_FILE mounts it; chaos edits it)."""
@@ -238,9 +240,10 @@ class ComposeBackend:
             return ServiceStatus(state="exited", healthy=False, detail=f"{c.state}, exit code {c.exit_code}", **base)
         return ServiceStatus(state="stopped", healthy=False, detail=c.state or "unknown state", **base)
 
-    def status(self) -> list[ServiceStatus]:
+    def status(self, probe: bool = True) -> list[ServiceStatus]:
         """The current state of every enabled service (a service without a container is 'stopped'),
-        with the container's restarts (RestartCount) and start time (State.StartedAt)."""
+        with the container's restarts (RestartCount) and start time (State.StartedAt). Health is
+        the engine's own verdict, so there is nothing to probe either way (`probe` is the protocol's)."""
         rows = self._containers()
         return [self._status_of(n, rows.get(n)) for n in self.services]
 

@@ -55,14 +55,8 @@ class AlertWatch:
         """The watch on the stack's own Prometheus; `backend` delivers its reload signal."""
         svc = next(((n, s) for n, s in project.stack.services.items() if s.runner == "prometheus"), None)
         name, port = (svc[0], svc[1].port) if svc else ("prometheus", 0)
-        url, hup = f"http://127.0.0.1:{port}", (lambda: backend.signal(name, signal.SIGHUP))
-        if backend.name == "compose":
-            from stagectl.backends.compose_prometheus import RULES_REF
-
-            return cls(url, backend.prometheus_config, hup, rules_ref=RULES_REF)
-        from stagectl.backends.local.promconfig import config_dir
-
-        return cls(url, config_dir(project.state_dir) / "prometheus.yml", hup)
+        return cls(f"http://127.0.0.1:{port}", backend.prometheus_config, lambda: backend.signal(name, signal.SIGHUP),
+                   rules_ref=backend.prometheus_rules_ref)
 
     def unavailable(self) -> str | None:
         """Why the watch cannot run here, or None."""

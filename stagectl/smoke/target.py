@@ -94,8 +94,7 @@ def _running_dashboard(project: Project, dashboard: str, backend: str) -> tuple[
     from stagectl.stack import backend_for
 
     stack_backend = backend_for(backend, project)
-    # the local backend can answer from its state file alone; the smoke suite does the probing
-    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()  # type: ignore[call-arg]
+    rows = stack_backend.status(probe=False)  # the smoke suite does the probing
     row = next((r for r in rows if r.name == dashboard), None)
     if row is None or row.state not in _RUNNING:
         state = row.state if row else "unknown"

@@ -20,8 +20,7 @@ def dashboard_pid(project, backend: str) -> tuple[int | None, str | None]:
     from stagectl.stack import backend_for
 
     stack_backend = backend_for(backend, project)
-    # the local backend's status probes every service unless told not to; compose's reads Docker only
-    rows = stack_backend.status(probe=False) if backend == "local" else stack_backend.status()  # type: ignore[call-arg]
+    rows = stack_backend.status(probe=False)  # the pid is all this needs: no health probe
     row = next((r for r in rows if r.name == "dashboard"), None)
     if row is None or row.pid is None:
         return None, f"the {backend} backend reports no host pid for the dashboard"

@@ -22,7 +22,7 @@ import psutil
 import stagectl
 from stagectl import logstream
 from stagectl.backends.base import BackendContext, DownResult, LogLine, ServiceStatus, UpResult
-from stagectl.backends.local import datahome
+from stagectl.backends.local import datahome, promconfig
 from stagectl.backends.local.logrotate import rotate_run_logs
 from stagectl.backends.local.preflight import check_ports, plan_services
 from stagectl.backends.local.privileges import PG_USER, check_reachable_by
@@ -53,6 +53,7 @@ class LocalBackend:
     """`Backend` for local processes (see stagectl/backends/base.py)."""
 
     name = "local"
+    prometheus_rules_ref = None  # Prometheus runs on this host and reads host paths
 
     def __init__(self, ctx: BackendContext):
         self.ctx = ctx
@@ -62,6 +63,11 @@ class LocalBackend:
     def _hash(self, names: list[str]) -> str:
         return config_hash({"stack": self.ctx.stack.model_dump(), "env": dict(self.ctx.env),
                             "root": str(self.ctx.root), "services": names})
+
+    @property
+    def prometheus_config(self) -> Path:
+        """The config the local Prometheus reads (written at its start, in the service home)."""
+        return promconfig.config_path(self.ctx.state_dir)
 
     def log_path(self, service: str) -> Path:
         return self.ctx.state_dir / "logs" / f"{service}.log"

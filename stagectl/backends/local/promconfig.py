@@ -69,6 +69,11 @@ def config_dir(state_dir: Path) -> Path:
     return datahome.service_home(state_dir) / "prometheus"
 
 
+def config_path(state_dir: Path) -> Path:
+    """The config file the local Prometheus reads (written by `write_local_config`)."""
+    return config_dir(state_dir) / "prometheus.yml"
+
+
 def write_local_config(ctx: RunnerContext, owner: str | None = None) -> Path:
     """Write <service home>/prometheus/prometheus.yml (its credentials file, copies of its rule
     files: all 0600, owned by `owner`); return its path."""
@@ -81,7 +86,7 @@ def write_local_config(ctx: RunnerContext, owner: str | None = None) -> Path:
                         out_dir, owner)
     else:
         config = _builtin(ctx, credentials)
-    path = out_dir / "prometheus.yml"
+    path = config_path(ctx.state_dir)
     tmp = private_file(path.with_suffix(".tmp"), yaml.safe_dump(config, sort_keys=False), owner=owner)
     os.replace(tmp, path)
     return path
